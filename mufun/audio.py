@@ -195,12 +195,12 @@ def validate_segment(segment: tuple[float | None, float | None] | None, duration
         raise AudioError(f"{source}: segment bounds must be numbers, got [{start}, {end}]")
     if start < 0:
         raise AudioError(f"{source}: segment start {start:g} s is negative")
+    if start >= duration_s:
+        raise AudioError(f"{source}: segment start {start:g} s is past the end of the audio ({duration_s:.2f} s)")
     if end < start:
         raise AudioError(f"{source}: segment end {end:g} s is before its start {start:g} s")
     if end == start:
         raise AudioError(f"{source}: segment [{start:g}, {end:g}] s is empty (zero length)")
-    if start >= duration_s:
-        raise AudioError(f"{source}: segment start {start:g} s is past the end of the audio ({duration_s:.2f} s)")
     if end > duration_s + 1e-3:
         raise AudioError(f"{source}: segment end {end:g} s is past the end of the audio ({duration_s:.2f} s)")
     return (start, min(end, duration_s))

@@ -6,6 +6,7 @@ connector and ``lm_head`` stay unquantized. Nothing here ever runs remote code.
 """
 from __future__ import annotations
 
+import logging
 import os
 import re
 from collections import Counter
@@ -160,6 +161,10 @@ def quantize_linears(model: MuFunModel, mode: str, compute_dtype: torch.dtype) -
                                  torch_dtype=compute_dtype, skip_modules=[])
     from accelerate import init_empty_weights
 
+    # bitsandbytes notes at every int8 matmul that fp32 inputs are cast to fp16, and on CPU
+    # that an optional kernels package is absent (it falls back); neither is actionable.
+    for name in ("bitsandbytes.autograd._functions", "bitsandbytes.backends.cpu.ops"):
+        logging.getLogger(name).setLevel(logging.ERROR)
     with init_empty_weights():
         replace_with_bnb_layers(model.language_model.model.layers, qcfg, modules_to_not_convert=[])
 

@@ -1,0 +1,1 @@
+"""mufun: see, hear and teach how the MuFun music-understanding model works."""

@@ -1,0 +1,5 @@
+import sys
+
+from mufun.cli import main
+
+sys.exit(main())

@@ -1,0 +1,146 @@
+"""``python -m mufun layout|ask``: what the model reads, and its streamed answer."""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from mufun.audio import AudioError
+from mufun.checkpoint import CheckpointError
+from mufun.layout import ContextOverflow
+from mufun.prompt import PromptError
+
+USER_ERRORS = (AudioError, PromptError, ContextOverflow, CheckpointError, ValueError)
+
+
+def _common(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--model", default="tiny", help="'tiny' (embedded), a checkpoint folder, or a Hub id")
+    p.add_argument("--revision", default=None, help="Hub revision (branch, tag or commit)")
+    p.add_argument("--audio", action="append", default=[], metavar="FILE", help="a song; repeat for several")
+    p.add_argument("--segment", action="append", nargs=3, default=[], metavar=("INDEX", "START", "END"),
+                   help="use only [START, END] seconds of song INDEX (0-based); END may be 'end'")
+    p.add_argument("--prompt", required=True, help="the question; <audio> marks where each song goes")
+    p.add_argument("--json", action="store_true", help="print machine-readable JSON instead of text")
+
+
+def parser() -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(prog="python -m mufun", description=__doc__)
+    sub = ap.add_subparsers(dest="cmd", required=True)
+    lay = sub.add_parser("layout", help="show the interleaved token layout of songs and a prompt")
+    _common(lay)
+    ask = sub.add_parser("ask", help="ask about songs; streams the answer")
+    _common(ask)
+    ask.add_argument("--max-new-tokens", type=int, default=128)
+    ask.add_argument("--temperature", type=float, default=0.0, help="0 = greedy")
+    ask.add_argument("--top-k", type=int, default=0)
+    ask.add_argument("--top-p", type=float, default=1.0)
+    ask.add_argument("--repetition-penalty", type=float, default=1.0)
+    ask.add_argument("--seed", type=int, default=None)
+    ask.add_argument("--dtype", choices=["float32", "bfloat16", "float16"], default=None)
+    ask.add_argument("--quantize", choices=["none", "int8", "nf4"], default="none")
+    ask.add_argument("--device-map", default="auto", help="auto | cpu | cuda")
+    ask.add_argument("--top-logits", type=int, default=0, help="record the top K next-token probabilities")
+    return ap
+
+
+def _songs(args) -> list:
+    from mufun.pipeline import SongInput
+
+    segs: dict[int, tuple] = {}
+    for idx, start, end in args.segment:
+        try:
+            i = int(idx)
+            seg = (float(start), None if end.lower() in ("end", "none") else float(end))
+        except ValueError:
+            raise AudioError(f"--segment {idx} {start} {end}: INDEX must be an integer, START and END seconds")
+        if not 0 <= i < len(args.audio):
+            raise AudioError(f"--segment {i}: there {'is' if len(args.audio) == 1 else 'are'} "
+                             f"{len(args.audio)} song(s), numbered from 0")
+        segs[i] = seg
+    return [SongInput(p, segs.get(i)) for i, p in enumerate(args.audio)]
+
+
+def cmd_layout(args) -> int:
+    from pathlib import Path
+
+    from mufun.config import MuFunConfig
+    from mufun.loading import resolve
+    from mufun.pipeline import load_clips, prepare
+    from mufun.prompt import Turn, load_tokenizer
+
+    folder, _, _ = resolve(args.model, args.revision)
+    try:
+        cfg = MuFunConfig.from_json(Path(folder) / "config.json")
+    except ValueError as e:
+        raise CheckpointError(str(e))
+    tok = load_tokenizer(str(folder))
+    clips = load_clips(_songs(args), cfg)
+    prep = prepare([Turn(args.prompt)], clips, cfg, tok)
+    lay = prep.layout
+    if args.json:
+        d = lay.as_dict()
+        d["model"] = args.model
+        d["prompt"] = prep.tokens.text
+        d["budget"] = lay.budget().as_dict()
+        for a, c in zip(d["audio"], clips):
+            a["warnings"] = list(c.warnings)
+        print(json.dumps(d))
+        return 0
+    from mufun.viz import layout_table
+
+    for c in clips:
+        for w in c.warnings:
+            print(f"warning: {w}", file=sys.stderr)
+    print(layout_table(lay))
+    return 0
+
+
+def cmd_ask(args) -> int:
+    from mufun.generate import Done, Sampling, Step
+    from mufun.loading import LoadOptions
+    from mufun.pipeline import Prepared
+    from mufun.prompt import Turn
+    from mufun.service import MuFunService
+
+    sampling = Sampling(args.max_new_tokens, args.temperature, args.top_k, args.top_p, args.repetition_penalty,
+                        args.seed, args.top_logits)
+    svc = MuFunService.load(args.model, LoadOptions(device_map=args.device_map, dtype=args.dtype,
+                                                    quantize=args.quantize, revision=args.revision))
+    clips = svc.clips(_songs(args))
+    prep, steps, done = None, [], None
+    for ev in svc.ask([Turn(args.prompt)], clips, sampling):
+        if isinstance(ev, Prepared):
+            prep = ev
+            for c in clips:
+                for w in c.warnings:
+                    print(f"warning: {w}", file=sys.stderr)
+        elif isinstance(ev, Step):
+            steps.append(ev)
+            if not args.json and ev.delta:
+                print(ev.delta, end="", flush=True)
+        elif isinstance(ev, Done):
+            done = ev
+    if args.json:
+        print(json.dumps(svc.trace(prep, done, steps, sampling)))
+    else:
+        print()
+        s = done.stats
+        print(f"[{s['answer_tokens']} tokens, stop: {s['stop_reason']}, first token {s['time_to_first_token_s']:.2f} s, "
+              f"{s['tokens_per_s'] or 0:.1f} tokens/s]", file=sys.stderr)
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    from mufun.loading import LoadError
+
+    args = parser().parse_args(argv)
+    try:
+        return {"layout": cmd_layout, "ask": cmd_ask}[args.cmd](args)
+    except (LoadError, *USER_ERRORS) as e:
+        if getattr(args, "json", False):
+            print(json.dumps({"error": str(e), "type": type(e).__name__}))
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("\ninterrupted", file=sys.stderr)
+        return 130

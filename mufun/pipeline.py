@@ -1,0 +1,59 @@
+"""From songs and a conversation to what the model reads: clips, tokens, layout, embeddings."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+from mufun import audio
+from mufun.config import MuFunConfig
+from mufun.layout import AudioFile, Layout
+from mufun.prompt import Tokens, Turn, build_segments, tokenize
+
+
+@dataclass(frozen=True)
+class SongInput:
+    """A song as the user gives it: a file path and an optional [start, end] in seconds."""
+
+    path: str
+    segment: tuple[float | None, float | None] | None = None
+    name: str | None = None
+
+
+@dataclass(frozen=True)
+class Prepared:
+    clips: tuple[audio.Clip, ...]
+    tokens: Tokens
+    layout: Layout
+
+    @property
+    def tokens_per_file(self) -> list[int]:
+        return self.layout.file_tokens()
+
+
+def load_clips(songs: Sequence[SongInput], cfg: MuFunConfig) -> list[audio.Clip]:
+    return [audio.load(s.path, cfg, s.segment, source=s.name or Path(s.path).name) for s in songs]
+
+
+def audio_file(clip: audio.Clip, cfg: MuFunConfig) -> AudioFile:
+    return AudioFile(clip.source, tuple(clip.chunk_times(cfg)), clip.duration_s, clip.segment)
+
+
+def prepare(turns: Sequence[Turn], clips: Sequence[audio.Clip], cfg: MuFunConfig, tokenizer,
+            generated_ids: Sequence[int] = (), generated_strings: Sequence[str] = ()) -> Prepared:
+    segs = build_segments(list(turns), len(clips))
+    toks = tokenize(segs, tokenizer, cfg.image_token_index)
+    lay = Layout.build(toks.input_ids, toks.kinds, toks.turns, toks.strings,
+                       [audio_file(c, cfg) for c in clips], cfg.tokens_per_chunk, cfg.context_limit,
+                       cfg.trained_length, generated_ids, generated_strings)
+    return Prepared(tuple(clips), toks, lay)
+
+
+def clip_features(clips: Sequence[audio.Clip], cfg: MuFunConfig) -> np.ndarray:
+    """(total_chunks, n_mels, 3000): all chunks of all files, in order."""
+    chunks = [c for clip in clips for c in audio.split_chunks(clip.samples, cfg)]
+    if not chunks:
+        return np.zeros((0, cfg.encoder.num_mel_bins, cfg.mel_frames_per_chunk), np.float32)
+    return audio.log_mel(chunks, cfg)
