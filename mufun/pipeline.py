@@ -57,3 +57,30 @@ def clip_features(clips: Sequence[audio.Clip], cfg: MuFunConfig) -> np.ndarray:
     if not chunks:
         return np.zeros((0, cfg.encoder.num_mel_bins, cfg.mel_frames_per_chunk), np.float32)
     return audio.log_mel(chunks, cfg)
+
+
+def parse_segments(text: str, n_songs: int) -> dict[int, tuple[float | None, float | None]]:
+    """Segments typed as lines ``SONG: START-END`` (songs numbered from 1; END may be empty).
+
+    >>> parse_segments("1: 10-40\\n2: 5-", 2)
+    {0: (10.0, 40.0), 1: (5.0, None)}
+    """
+    from mufun.audio import AudioError
+
+    out: dict[int, tuple[float | None, float | None]] = {}
+    for line in (text or "").splitlines():
+        line = line.strip()
+        if not line:
+            continue
+        try:
+            song, rng = line.split(":", 1)
+            a, b = rng.split("-", 1)
+            i = int(song) - 1
+            seg = (float(a) if a.strip() else None, float(b) if b.strip() else None)
+        except ValueError:
+            raise AudioError(f"segment {line!r}: write it as SONG: START-END, e.g. '1: 10-40'") from None
+        if not 0 <= i < n_songs:
+            raise AudioError(f"segment {line!r}: there {'is' if n_songs == 1 else 'are'} {n_songs} song(s), "
+                             f"numbered from 1")
+        out[i] = seg
+    return out

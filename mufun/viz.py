@@ -92,3 +92,74 @@ def legend(lay: Layout) -> list[tuple[str, str]]:
         if b.group not in [g for g, _ in seen]:
             seen.append((b.group, "#%02x%02x%02x" % group_colour(b.group)))
     return seen
+
+
+def _esc(s: str) -> str:
+    import html
+
+    return html.escape(s).replace("\n", "\\n")
+
+
+def layout_html(lay: Layout, max_text_tokens: int = 40) -> str:
+    """The sequence as the model reads it: text tokens with ids, audio chunks (expandable)."""
+    parts = ['<div class="mufun-layout">']
+    for s in lay.spans:
+        if s.kind == "audio":
+            colour = "#%02x%02x%02x" % group_colour(f"audio {s.file + 1}")
+            parts.append(
+                f'<details class="span audio" style="border-left:6px solid {colour}">'
+                f'<summary><b>song {s.file + 1} · chunk {s.chunk + 1}</b> · {s.length} audio tokens · '
+                f'{s.t0:.1f}–{s.t1:.1f} s · positions {s.start}–{s.end - 1}</summary>'
+                f'<div class="rows">each row is one {lay.tokens_per_chunk}-th of the chunk: '
+                f'≈{(s.t1 - s.t0) / s.length * 1000:.0f} ms of audio per position '
+                f'(the last chunk is zero-padded to 30 s)</div></details>')
+        else:
+            toks = "".join(f'<span class="tok" title="position {s.start + k}, id {i}">{_esc(t)}<sub>{i}</sub></span>'
+                           for k, (t, i) in enumerate(zip(s.token_strings[:max_text_tokens], s.token_ids)))
+            more = (f' <i>… +{s.length - max_text_tokens} tokens</i>' if s.length > max_text_tokens else "")
+            parts.append(f'<div class="span {s.kind}"><span class="kind">{s.kind}</span> '
+                         f'<span class="pos">{s.start}–{s.end - 1}</span> {toks}{more}</div>')
+    parts.append("</div>")
+    return "".join(parts)
+
+
+def budget_html(lay: Layout, max_new_tokens: int) -> str:
+    b = lay.budget(max_new_tokens)
+    colours = {"system": "#5a78c8", "prompt": "#8aa0e0", "audio": "#28aa6e", "history": "#999999",
+               "answer": "#dc7828"}
+    bars = "".join(f'<div title="{k}: {v}" style="width:{100 * v / b.context_limit:.3f}%;background:{colours[k]}">'
+                   f'</div>' for k, v in (("system", b.system), ("prompt", b.prompt), ("audio", b.audio),
+                                          ("history", b.history), ("answer", b.answer)) if v)
+    keys = " · ".join(f'<span style="color:{colours[k]}">■</span> {k} {getattr(b, k):,}'
+                      for k in ("system", "prompt", "audio", "history", "answer"))
+    warn = ""
+    if not b.fits:
+        warn = f'<div class="over">Over the limit by {-b.remaining:,} positions.</div>'
+    elif b.past_trained_length:
+        warn = (f'<div class="warn">Past the fine-tuned length ({b.trained_length:,}): the model was not trained on '
+                f'sequences this long.</div>')
+    return (f'<div class="budget"><div class="bar" style="display:flex;height:14px;background:#eee">{bars}</div>'
+            f'<div>{keys} · <b>{b.used:,} / {b.context_limit:,}</b> positions '
+            f'(fine-tuned at {b.trained_length:,})</div>{warn}</div>')
+
+
+def waveform_image(samples: np.ndarray, rate: int, chunk_times: list[tuple[float, float]], offset_s: float = 0.0,
+                   width: int = 640, height: int = 90) -> Image.Image:
+    """Min/max envelope of the used audio with the 30 s chunk boundaries."""
+    im = Image.new("RGB", (width, height), BACKGROUND)
+    d = ImageDraw.Draw(im)
+    n = len(samples)
+    if n == 0:
+        return im
+    edges = (np.arange(width + 1) * n) // width
+    mid = height / 2
+    for x in range(width):
+        seg = samples[edges[x]:max(edges[x + 1], edges[x] + 1)]
+        lo, hi = float(seg.min()), float(seg.max())
+        d.line([(x, mid - hi * (mid - 2)), (x, mid - lo * (mid - 2))], fill=(40, 120, 90))
+    dur = n / rate
+    for c, (t0, _) in enumerate(chunk_times):
+        x = (t0 - offset_s) / dur * width
+        d.line([(x, 0), (x, height)], fill=(200, 60, 60), width=2)
+        d.text((x + 3, 2), f"chunk {c + 1} @ {t0:.0f}s", fill=EDGE)
+    return im

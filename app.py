@@ -1,0 +1,273 @@
+"""mufun: ask MuFun about songs, see exactly what it reads, watch the answer stream.
+
+Run ``python app.py`` (embedded model on 127.0.0.1:7860). Flags or environment variables
+choose the model (MUFUN_MODEL), quantization (MUFUN_QUANTIZE), device map (MUFUN_DEVICE_MAP),
+host (MUFUN_HOST / GRADIO_SERVER_NAME) and port (MUFUN_PORT / GRADIO_SERVER_PORT).
+This file only wires the UI; the logic lives in ``mufun/``.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import tempfile
+import threading
+from pathlib import Path
+
+import gradio as gr
+
+from mufun import loading
+from mufun.audio import AudioError, SOUNDFILE_FORMATS, FFMPEG_FORMATS
+from mufun.checkpoint import CheckpointError
+from mufun.examples import ensure_examples
+from mufun.generate import Done, Sampling, Step
+from mufun.layout import ContextOverflow
+from mufun.pipeline import SongInput, parse_segments
+from mufun.prompt import PromptError, Turn
+from mufun.service import MuFunService
+from mufun.viz import budget_html, layout_html, legend, mask_image, waveform_image
+
+USER_ERRORS = (AudioError, PromptError, ContextOverflow, CheckpointError, loading.LoadError, ValueError)
+MAX_UPLOAD = "200mb"
+TRACE_DIR = Path(tempfile.mkdtemp(prefix="mufun-traces-"))
+CSS = """
+.mufun-layout .span{margin:2px 0;padding:2px 4px;font-family:monospace;font-size:12px}
+.mufun-layout .kind{font-weight:bold;margin-right:4px}.mufun-layout .pos{color:#888;margin-right:6px}
+.mufun-layout .tok{border:1px solid #ccc;border-radius:3px;margin:1px;padding:0 2px;display:inline-block}
+.mufun-layout .tok sub{color:#888;font-size:9px}.mufun-layout .system{background:#eef1fb}
+.mufun-layout .template{background:#f4f4f4}.mufun-layout .user{background:#e8f0ff}
+.mufun-layout .special{background:#ffe9d6}.mufun-layout .answer{background:#fff4e0}
+.mufun-layout .generated{background:#ffe3c6}.budget .over{color:#b00;font-weight:bold}.budget .warn{color:#a60}
+"""
+
+
+class Holder:
+    """The one owner of the loaded model; swapping models takes its lock."""
+
+    def __init__(self, svc: MuFunService):
+        self.svc = svc
+        self.lock = threading.Lock()
+
+    def swap(self, source: str, opts: loading.LoadOptions) -> MuFunService:
+        new = MuFunService.load(source, opts)
+        with self.lock:
+            self.svc = new
+        return new
+
+
+def model_markdown(svc: MuFunService) -> str:
+    r = svc.loaded.report()
+    lines = []
+    if svc.loaded.embedded:
+        lines.append("> **Embedded teaching model (MuFun-Tiny)** is active: MuFun's exact architecture at tiny "
+                     "widths, running offline. It is not MuFun; load a Hub model for real answers.")
+    lines += [f"**Source** `{r['source']}` ({r['kind']}, revision {r['revision'] or '-'}) · **dtype** {r['dtype']} · "
+              f"**quantization** {r['quantization']} ({r['quantized_linears']} linears) · **device map** "
+              f"{r['device_map']} · **memory** {r['memory_total_bytes'] / 2**20:,.1f} MiB", ""]
+    lines += ["| config | value |", "|---|---|"] + [f"| {k} | {v} |" for k, v in svc.cfg.summary().items()]
+    lines += [f"- {n}" for n in r["notes"]]
+    return "\n".join(lines)
+
+
+def _songs(files, segments_text) -> list[SongInput]:
+    paths = [f if isinstance(f, str) else f.name for f in (files or [])]
+    segs = parse_segments(segments_text, len(paths))
+    return [SongInput(p, segs.get(i), name=f"{i + 1}. {Path(p).name}") for i, p in enumerate(paths)]
+
+
+def _turns(history: list[dict], prompt: str) -> list[Turn]:
+    return [Turn(h["user"], h["answer"]) for h in history] + [Turn(prompt)]
+
+
+def _sampling(max_new, temperature, top_k, top_p, seed) -> Sampling:
+    return Sampling(int(max_new), float(temperature), int(top_k), float(top_p), 1.0,
+                    None if seed in (None, "", -1) else int(seed), top_logits=5)
+
+
+def _chat(history: list[dict], pending: tuple[str, str] | None = None) -> list[dict]:
+    msgs = []
+    for h in history:
+        msgs += [{"role": "user", "content": h["user"]}, {"role": "assistant", "content": h["answer"]}]
+    if pending:
+        msgs += [{"role": "user", "content": pending[0]}, {"role": "assistant", "content": pending[1]}]
+    return msgs
+
+
+def create_demo(holder: Holder) -> gr.Blocks:
+    examples = ensure_examples()
+
+    def song_info(files, segments_text):
+        svc = holder.svc
+        try:
+            clips = svc.clips(_songs(files, segments_text))
+        except USER_ERRORS as e:
+            return f"⚠️ {e}", []
+        rows = ["| song | duration | segment | chunks | audio tokens |", "|---|---|---|---|---|"]
+        pics = []
+        for c in clips:
+            seg = f"{c.segment[0]:g}–{c.segment[1]:g} s" if c.segment else "whole"
+            rows.append(f"| {c.source} | {c.duration_s:.1f} s | {seg} | {c.n_chunks(svc.cfg)} | {c.tokens(svc.cfg)} |")
+            pics.append((waveform_image(c.samples, 16000, c.chunk_times(svc.cfg), c.offset_s), c.source))
+        warnings = [w for c in clips for w in c.warnings]
+        return "\n".join(rows + [f"\n⚠️ {w}" for w in warnings]), pics
+
+    def preview(files, segments_text, prompt, history, max_new, zoom_start, zoom_len):
+        svc = holder.svc
+        try:
+            clips = svc.clips(_songs(files, segments_text))
+            prep = svc.prepare(_turns(history, prompt or "…"), clips)
+        except USER_ERRORS as e:
+            return f"⚠️ {e}", "", None, None
+        lay = prep.layout
+        return (budget_html(lay, int(max_new)), layout_html(lay), mask_image(lay),
+                mask_image(lay, start=int(zoom_start), end=int(zoom_start) + int(zoom_len)))
+
+    def ask(files, segments_text, prompt, history, max_new, temperature, top_k, top_p, seed):
+        svc = holder.svc
+        history = list(history or [])
+        try:
+            songs = _songs(files, segments_text)
+            clips = svc.clips(songs)
+            sampling = _sampling(max_new, temperature, top_k, top_p, seed)
+            events = svc.ask(_turns(history, prompt), clips, sampling)
+            prep = next(events)
+        except USER_ERRORS as e:
+            yield _chat(history), history, f"⚠️ {e}", gr.update(), gr.update(), gr.update(), None
+            return
+        user_text = prep.tokens.text.rsplit("USER: ", 1)[1].rsplit(" ASSISTANT:", 1)[0]
+        yield (_chat(history, (user_text, "")), history, "generating…", budget_html(prep.layout, sampling.max_new_tokens),
+               layout_html(prep.layout), mask_image(prep.layout), None)
+        steps, text = [], ""
+        try:
+            for ev in events:
+                if isinstance(ev, Step):
+                    steps.append(ev)
+                    text += ev.delta
+                    yield _chat(history, (user_text, text)), history, "generating…", gr.update(), gr.update(), gr.update(), None
+                elif isinstance(ev, Done):
+                    grown = svc.prepare(_turns(history, prompt), clips, ev.ids).layout
+                    history = history + [{"user": user_text, "answer": ev.text}]
+                    trace = svc.trace(prep, ev, steps, sampling)
+                    path = TRACE_DIR / f"trace-{os.getpid()}-{id(trace)}.json"
+                    path.write_text(json.dumps(trace, indent=1))
+                    s = ev.stats
+                    status = (f"{s['answer_tokens']} tokens · stop: {s['stop_reason']} · first token "
+                              f"{s['time_to_first_token_s']:.2f} s · {s['tokens_per_s'] or 0:.1f} tokens/s")
+                    yield (_chat(history), history, status, budget_html(grown, 0), layout_html(grown),
+                           mask_image(grown), str(path))
+        except Exception as e:  # the model failed mid-stream: tell the user, keep serving
+            yield _chat(history), history, f"⚠️ generation failed: {type(e).__name__}: {e}", gr.update(), gr.update(), gr.update(), None
+
+    def load_model(choice, custom, quantize, device_map):
+        source = (custom or "").strip() or choice.split(" ")[0]
+        try:
+            svc = holder.swap(source, loading.LoadOptions(device_map=device_map, quantize=quantize))
+        except USER_ERRORS as e:
+            return f"⚠️ {e}\n\n" + model_markdown(holder.svc)
+        return model_markdown(svc)
+
+    with gr.Blocks(title="mufun: how MuFun hears a song") as demo:
+        gr.Markdown("# mufun · see, hear and teach how MuFun works")
+        history = gr.State([])
+        with gr.Accordion("Model", open=False):
+            model_info = gr.Markdown(model_markdown(holder.svc))
+            with gr.Row():
+                choice = gr.Dropdown([f"{loading.EMBEDDED} (embedded)", *loading.KNOWN_HUB_IDS],
+                                     value=f"{loading.EMBEDDED} (embedded)", label="Model")
+                custom = gr.Textbox(label="…or a local folder / other Hub id", placeholder="/path/to/MuFun-Instruct")
+                quantize = gr.Radio(list(loading.QUANTIZE), value="none", label="Quantize Qwen3")
+                device_map = gr.Radio(["auto", "cpu", "cuda"], value="auto", label="Device map")
+            load_btn = gr.Button("Load model")
+        with gr.Row():
+            with gr.Column(scale=1):
+                files = gr.File(file_count="multiple", file_types=list(SOUNDFILE_FORMATS + FFMPEG_FORMATS),
+                                label="Songs (the k-th <audio> tag takes song k)")
+                mic = gr.Audio(sources=["microphone"], type="filepath", label="Record a song")
+                add_mic = gr.Button("Add recording to songs", size="sm")
+                segments = gr.Textbox(label="Segments (one per line: SONG: START-END seconds)", placeholder="1: 10-40")
+                info = gr.Markdown()
+                waves = gr.Gallery(label="Waveforms with 30 s chunk boundaries", columns=1, height=220)
+            with gr.Column(scale=2):
+                chat = gr.Chatbot(label="Chat", height=360)
+                prompt = gr.Textbox(label="Question", value="What is the tempo of this clip?", lines=2)
+                with gr.Row():
+                    send = gr.Button("Ask", variant="primary")
+                    stop = gr.Button("Stop")
+                    regen = gr.Button("Regenerate")
+                    clear = gr.Button("Clear")
+                status = gr.Markdown()
+                with gr.Accordion("Sampling", open=False):
+                    with gr.Row():
+                        max_new = gr.Slider(1, 512, 64, step=1, label="max new tokens")
+                        temperature = gr.Slider(0, 2, 0, step=0.05, label="temperature (0 = greedy)")
+                        top_k = gr.Slider(0, 200, 0, step=1, label="top-k (0 = off)")
+                        top_p = gr.Slider(0.05, 1, 1, step=0.01, label="top-p")
+                        seed = gr.Number(-1, precision=0, label="seed (-1 = random)")
+                trace = gr.File(label="Trace of the last turn (JSON)")
+        gr.Examples([[[p], q] for p, q in examples], [files, prompt], label="Examples (synthesized clips)")
+        with gr.Tab("Token layout"):
+            budget = gr.HTML()
+            layout = gr.HTML()
+        with gr.Tab("Attention mask"):
+            gr.Markdown("Row = query position, column = key position; a cell is coloured where the query may "
+                        "attend (causal: keys at or before the query). Colour = the key's block: "
+                        "text, audio of each song, answer. Black lines: exact block edges.")
+            with gr.Row():
+                mask_full = gr.Image(label="whole sequence", type="pil")
+                mask_zoom = gr.Image(label="zoom", type="pil")
+            with gr.Row():
+                zoom_start = gr.Number(0, precision=0, label="zoom: first position")
+                zoom_len = gr.Slider(8, 512, 32, step=1, label="zoom: positions")
+
+        prev_inputs = [files, segments, prompt, history, max_new, zoom_start, zoom_len]
+        prev_outputs = [budget, layout, mask_full, mask_zoom]
+        ask_inputs = [files, segments, prompt, history, max_new, temperature, top_k, top_p, seed]
+        ask_outputs = [chat, history, status, budget, layout, mask_full, trace]
+
+        for comp in (files, segments):
+            comp.change(song_info, [files, segments], [info, waves], concurrency_limit=4)
+        for comp in (files, segments, prompt, max_new, zoom_start, zoom_len):
+            comp.change(preview, prev_inputs, prev_outputs, concurrency_limit=4, show_progress="hidden")
+
+        def add_recording(rec, current):
+            if not rec:
+                return gr.update()
+            paths = [f if isinstance(f, str) else f.name for f in (current or [])]
+            return paths + [rec]
+
+        add_mic.click(add_recording, [mic, files], [files])
+        go = send.click(ask, ask_inputs, ask_outputs, concurrency_id="model", concurrency_limit=1)
+        sub = prompt.submit(ask, ask_inputs, ask_outputs, concurrency_id="model", concurrency_limit=1)
+        stop.click(None, None, None, cancels=[go, sub])
+
+        def drop_last(h):
+            return (h or [])[:-1], (h or [])[-1]["user"].split("\n", 1)[-1] if h else gr.update()
+
+        regen.click(drop_last, [history], [history, prompt]).then(
+            ask, ask_inputs, ask_outputs, concurrency_id="model", concurrency_limit=1)
+        clear.click(lambda: ([], [], "", None), None, [chat, history, status, trace])
+        load_btn.click(load_model, [choice, custom, quantize, device_map], [model_info], concurrency_id="model",
+                       concurrency_limit=1)
+        demo.load(preview, prev_inputs, prev_outputs)
+    return demo
+
+
+def main(argv: list[str] | None = None) -> None:
+    env = os.environ.get
+    ap = argparse.ArgumentParser(description="mufun Gradio app")
+    ap.add_argument("--model", default=env("MUFUN_MODEL", loading.EMBEDDED))
+    ap.add_argument("--quantize", default=env("MUFUN_QUANTIZE", "none"), choices=loading.QUANTIZE)
+    ap.add_argument("--device-map", default=env("MUFUN_DEVICE_MAP", "auto"))
+    ap.add_argument("--host", default=env("MUFUN_HOST") or env("GRADIO_SERVER_NAME") or "127.0.0.1")
+    ap.add_argument("--port", type=int, default=int(env("MUFUN_PORT") or env("GRADIO_SERVER_PORT") or 7860))
+    args = ap.parse_args(argv)
+    holder = Holder(MuFunService.load(args.model, loading.LoadOptions(device_map=args.device_map,
+                                                                      quantize=args.quantize)))
+    demo = create_demo(holder)
+    demo.queue(default_concurrency_limit=4).launch(server_name=args.host, server_port=args.port, share=False,
+                                                   max_file_size=MAX_UPLOAD, css=CSS,
+                                                   allowed_paths=[str(TRACE_DIR)])
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,135 @@
+"""The app as users meet it: a running server, gradio_client, and a real Chromium."""
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    port = free_port()
+    log = tmp_path_factory.mktemp("app") / "app.log"
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "MUFUN_PORT": str(port), "GRADIO_ANALYTICS_ENABLED": "False"}
+    proc = subprocess.Popen([sys.executable, "app.py"], cwd=ROOT, env=env, stdout=log.open("w"), stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}/"
+    deadline = time.time() + 120
+    import urllib.request
+
+    while time.time() < deadline:
+        try:
+            urllib.request.urlopen(url, timeout=2)
+            break
+        except Exception:
+            if proc.poll() is not None:
+                raise RuntimeError(log.read_text())
+            time.sleep(0.5)
+    else:
+        proc.kill()
+        raise RuntimeError("app did not start: " + log.read_text())
+    yield url
+    proc.terminate()
+    proc.wait(10)
+
+
+@pytest.fixture(scope="module")
+def client(server):
+    from gradio_client import Client
+
+    return Client(server, verbose=False)
+
+
+def _example(name="click-120bpm.wav"):
+    from mufun.examples import ensure_examples
+
+    ensure_examples()
+    return str(ROOT / "assets" / "examples" / name)
+
+
+def test_chat_turn_streams_more_than_one_update(client):
+    from gradio_client import handle_file
+
+    job = client.submit([handle_file(_example())], "", "What is the tempo of this clip?", 8, 0, 0, 1, -1,
+                        api_name="/ask")
+    chat, status, budget, layout, mask, trace = job.result()
+    updates = job.outputs()
+    assert len(updates) > 3  # the answer grew token by token
+    assert chat[0]["content"][0]["text"] == "<audio>\nWhat is the tempo of this clip?" and "stop:" in status
+    import json
+
+    t = json.loads(Path(trace).read_text())
+    assert t["audio"][0]["tokens"] == 300 and len(t["generated_ids"]) == 8
+
+
+def test_layout_endpoint_matches_the_cli(server, tmp_path):
+    import json
+
+    from gradio_client import Client, handle_file
+
+    client = Client(server, verbose=False)  # a fresh session: no chat history
+
+    song = _example("a-minor-45s.wav")
+    budget, html, *_ = client.predict([handle_file(song)], "", "What genre is this song?", 64, 0, 32,
+                                      api_name="/preview")
+    assert "song 1 · chunk 2" in html and "300 audio tokens" in html
+    cli = subprocess.run([sys.executable, "-m", "mufun", "layout", "--audio", song, "--prompt",
+                          "What genre is this song?", "--json"], capture_output=True, text=True, cwd=ROOT,
+                         env={**os.environ, "HF_HUB_OFFLINE": "1"})
+    d = json.loads(cli.stdout)
+    # the ids shown in the page are the CLI's input_ids (audio placeholder excluded)
+    for tid in [i for i in d["input_ids"] if i != -200][-12:]:
+        assert f"<sub>{tid}</sub>" in html
+    assert f"<b>{d['sequence_length'] + 64:,} / " in budget  # the sequence plus 64 reserved answer tokens
+
+
+def test_bad_upload_shows_a_message_and_server_keeps_serving(client, tmp_path):
+    from gradio_client import handle_file
+
+    bad = tmp_path / "fake.mp3"
+    bad.write_text("not audio")
+    out = client.predict([handle_file(str(bad))], "", "hi", 8, 0, 0, 1, -1, api_name="/ask")
+    assert "not a readable audio file" in out[1]
+    out = client.predict([handle_file(_example())], "9: 1-2", "hi", 8, 0, 0, 1, -1, api_name="/ask")
+    assert "numbered from 1" in out[1]
+    ok = client.predict([handle_file(_example())], "", "hi", 4, 0, 0, 1, -1, api_name="/ask")
+    assert "stop:" in ok[1]
+
+
+CHROMIUM = "/usr/bin/chromium"
+
+
+@pytest.mark.browser
+@pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="Debian chromium not installed (scripts/test.sh installs it)")
+def test_browser_example_streams_and_shows_layout_and_mask(server, tmp_path):
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox", "--disable-gpu",
+                                                              "--disable-background-networking"])
+        page = b.new_page(viewport={"width": 1400, "height": 1000})
+        page.goto(server)
+        page.get_by_text("Examples (synthesized clips)").wait_for()
+        page.locator(".gallery-item, button.example, tr.tr-body").first.click()
+        page.wait_for_timeout(1500)
+        page.get_by_role("button", name="Ask").click()
+        page.locator(".message.bot, [data-testid='bot']").first.wait_for(timeout=60000)
+        page.get_by_text("stop:").wait_for(timeout=60000)
+        page.screenshot(path=str(tmp_path / "chat.png"), full_page=True)
+        page.get_by_role("tab", name="Token layout").click()
+        page.get_by_text("300 audio tokens").first.wait_for(timeout=20000)
+        page.get_by_role("tab", name="Attention mask").click()
+        page.locator("img").first.wait_for()
+        page.screenshot(path=str(tmp_path / "mask.png"), full_page=True)
+        b.close()
