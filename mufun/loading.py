@@ -26,6 +26,10 @@ HUB_PATTERNS = ["config.json", "*.safetensors", INDEX, "vocab.json", "merges.txt
                 "added_tokens.json", "special_tokens_map.json", "generation_config.json"]
 QUANTIZE = ("none", "int8", "nf4")
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
+# bitsandbytes notes at every int8 matmul that fp32 inputs are cast to fp16, and on CPU (at
+# import) that an optional kernels package is absent, falling back; neither is actionable.
+for _name in ("bitsandbytes.autograd._functions", "bitsandbytes.backends.cpu.ops"):
+    logging.getLogger(_name).setLevel(logging.ERROR)
 _REPO_ID = re.compile(r"^[A-Za-z0-9][\w.\-]*/[\w.\-]+$")
 
 
@@ -161,10 +165,6 @@ def quantize_linears(model: MuFunModel, mode: str, compute_dtype: torch.dtype) -
                                  torch_dtype=compute_dtype, skip_modules=[])
     from accelerate import init_empty_weights
 
-    # bitsandbytes notes at every int8 matmul that fp32 inputs are cast to fp16, and on CPU
-    # that an optional kernels package is absent (it falls back); neither is actionable.
-    for name in ("bitsandbytes.autograd._functions", "bitsandbytes.backends.cpu.ops"):
-        logging.getLogger(name).setLevel(logging.ERROR)
     with init_empty_weights():
         replace_with_bnb_layers(model.language_model.model.layers, qcfg, modules_to_not_convert=[])
 
