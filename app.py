@@ -25,7 +25,7 @@ from mufun.layout import ContextOverflow
 from mufun.pipeline import SongInput, parse_segments
 from mufun.prompt import PromptError, Turn
 from mufun.service import MuFunService
-from mufun.viz import budget_html, layout_html, legend, mask_image, waveform_image
+from mufun.viz import budget_html, layout_html, mask_image, waveform_image
 
 USER_ERRORS = (AudioError, PromptError, ContextOverflow, CheckpointError, loading.LoadError, ValueError)
 MAX_UPLOAD = "200mb"
