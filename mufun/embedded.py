@@ -6,6 +6,7 @@ random-weight tiny model is built from a seed and cached, so the loader path is 
 from __future__ import annotations
 
 import os
+import shutil
 from pathlib import Path
 
 import torch
@@ -35,7 +36,10 @@ def build_random(out: Path, cfg: MuFunConfig | None = None, seed: int = SEED) ->
         torch.random.set_rng_state(gen_state)
     tmp = out.with_name(out.name + f".tmp{os.getpid()}")
     save(model, cfg, tmp, qwen3_tokenizer_dir())
-    tmp.replace(out) if not out.exists() else None
+    if out.exists():  # another process finished first: keep its copy
+        shutil.rmtree(tmp, ignore_errors=True)
+    else:
+        tmp.replace(out)
     return out
 
 
