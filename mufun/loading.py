@@ -184,12 +184,17 @@ def _device_for(key: str, device_map: dict):
 
 def load_quantized(model: MuFunModel, folder: Path, wm: dict[str, str], device_map: dict, dtype: torch.dtype) -> None:
     """Stream every tensor to its device; bitsandbytes weights quantize as they move (CPU or GPU)."""
-    from accelerate.utils import set_module_tensor_to_device
-
     from mufun.checkpoint import iter_tensors
 
+    place_tensors(model, iter_tensors(folder, wm), device_map, dtype)
+
+
+def place_tensors(model: MuFunModel, tensors, device_map: dict, dtype: torch.dtype) -> None:
+    """Put each (key, tensor) where ``device_map`` says; quantized linears quantize on the way."""
+    from accelerate.utils import set_module_tensor_to_device
+
     quantized = dict(quantized_modules(model))
-    for key, tensor in iter_tensors(folder, wm):
+    for key, tensor in tensors:
         mod_name, _, pname = key.rpartition(".")
         device = _device_for(key, device_map)
         mod = quantized.get(mod_name)

@@ -1,0 +1,151 @@
+"""Synthetic songs with known answers: what MuFun-Tiny is trained and evaluated on.
+
+Every clip is made in code from a seed (``make_clip(kind, rng)``), so the data set is
+reproducible and has a clean origin. Three sound families carry five question kinds:
+
+- ``beat``: a click/drum track at a tempo, over a quiet noise bed      -> tempo, loudness
+- ``tone``: one sustained note with a waveform                          -> note, timbre, loudness
+- ``chord``: a major or minor triad with a waveform                     -> quality, timbre, loudness
+
+Answers are short sentences in which exactly one label of the kind occurs, so
+``read_label(kind, answer)`` can grade free text.
+
+>>> rng = np.random.default_rng(0)
+>>> s = make_song("tone", rng, seconds=4.0)
+>>> s.family, s.rate, round(len(s.samples) / s.rate, 1), sorted(s.labels)
+('tone', 16000, 4.0, ['loudness', 'note', 'timbre'])
+>>> answer("note", "A4"), read_label("note", " The note is A4.")
+('The note is A4.', 'A4')
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+import numpy as np
+
+RATE = 16_000
+NOTES = {"C4": 261.63, "D4": 293.66, "E4": 329.63, "F4": 349.23, "G4": 392.00, "A4": 440.00, "B4": 493.88}
+TEMPOS = (60, 80, 100, 120, 140, 160)
+WAVES = ("sine", "square", "sawtooth")
+QUALITIES = ("major", "minor")
+LEVELS = ("loud", "quiet")
+LABELS: dict[str, tuple[str, ...]] = {
+    "tempo": tuple(str(t) for t in TEMPOS), "note": tuple(NOTES), "quality": QUALITIES,
+    "timbre": WAVES, "loudness": LEVELS,
+}
+KINDS = tuple(LABELS)
+FAMILY_KINDS = {"beat": ("tempo", "loudness"), "tone": ("note", "timbre", "loudness"),
+                "chord": ("quality", "timbre", "loudness")}
+
+QUESTIONS: dict[str, tuple[str, ...]] = {
+    "tempo": ("What is the tempo of this clip?", "How fast is the beat, in BPM?", "Estimate the tempo.",
+              "What BPM is this?", "How many beats per minute does this have?"),
+    "note": ("Which note is played?", "What is the pitch of this tone?", "Name the note you hear.",
+             "Which note is this?", "What note does this tone play?"),
+    "quality": ("Is this chord major or minor?", "What is the chord quality?", "Major or minor?",
+                "Does this chord sound major or minor?", "Tell me if the chord is major or minor."),
+    "timbre": ("What waveform is this?", "Is this a sine, square or sawtooth wave?", "Describe the timbre.",
+               "Which wave shape do you hear?", "What kind of wave makes this sound?"),
+    "loudness": ("Is this loud or quiet?", "How loud is the clip?", "Is the sound loud or quiet?",
+                 "Is it played loudly or quietly?", "What is the volume like, loud or quiet?"),
+}
+_ANSWERS = {"tempo": "About {} BPM.", "note": "The note is {}.", "quality": "It is a {} chord.",
+            "timbre": "It is a {} wave.", "loudness": "It is {}."}
+
+
+def answer(kind: str, label: str) -> str:
+    return _ANSWERS[kind].format(label)
+
+
+def read_label(kind: str, text: str) -> str | None:
+    """The one label of ``kind`` that occurs in ``text`` as a word, else None."""
+    found = [lab for lab in LABELS[kind] if re.search(rf"(?<![\w#]){re.escape(lab)}(?![\w#])", text, re.I)]
+    return found[0] if len(found) == 1 else None
+
+
+@dataclass(frozen=True)
+class Song:
+    family: str
+    samples: np.ndarray  # mono float32 at ``rate``
+    rate: int
+    labels: dict[str, str] = field(default_factory=dict)
+
+
+# -- sound makers ------------------------------------------------------------------------------
+def wave(kind: str, freq: float, t: np.ndarray) -> np.ndarray:
+    """Band-unlimited textbook waveforms, peak 1."""
+    ph = freq * t
+    if kind == "sine":
+        return np.sin(2 * np.pi * ph)
+    if kind == "square":
+        return np.sign(np.sin(2 * np.pi * ph))
+    if kind == "sawtooth":
+        return 2 * (ph % 1.0) - 1
+    raise ValueError(kind)
+
+
+def _envelope(n: int, rate: int) -> np.ndarray:
+    t = np.arange(n) / rate
+    return np.minimum(1.0, np.minimum(t / 0.02, (n / rate - t) / 0.05))
+
+
+def tone(freqs: list[float], seconds: float, waveform: str, rate: int = RATE) -> np.ndarray:
+    t = np.arange(int(seconds * rate)) / rate
+    x = sum(wave(waveform, f, t) for f in freqs) / len(freqs)
+    return (x * _envelope(len(t), rate)).astype(np.float32)
+
+
+def beat(bpm: float, seconds: float, rng: np.random.Generator, rate: int = RATE) -> np.ndarray:
+    """Clicks or noise bursts on every beat (accented downbeats) over a quiet noise bed."""
+    n = int(seconds * rate)
+    x = rng.normal(0, 10 ** rng.uniform(-3.2, -2.3), n)  # the room
+    length = int(rate * rng.uniform(0.02, 0.08))
+    k = np.arange(length)
+    decay = np.exp(-k / (length / rng.uniform(3, 6)))
+    if rng.random() < 0.5:
+        hit = np.sin(2 * np.pi * rng.uniform(500, 3000) * k / rate) * decay
+    else:
+        hit = rng.normal(0, 0.5, length) * decay
+    period = 60.0 / bpm * rate
+    start = rng.uniform(0, period)
+    i = 0
+    while start + i * period + length < n:
+        s = int(start + i * period)
+        x[s:s + length] += hit * (1.0 if i % 4 == 0 else rng.uniform(0.5, 0.8))
+        i += 1
+    return x.astype(np.float32)
+
+
+def _triad(root: float, quality: str) -> list[float]:
+    third = 4 if quality == "major" else 3
+    return [root, root * 2 ** (third / 12), root * 2 ** (7 / 12)]
+
+
+def make_song(family: str, rng: np.random.Generator, seconds: float | None = None, rate: int = RATE,
+              **fixed: str) -> Song:
+    """One clip of ``family`` with random labels (or those given in ``fixed``)."""
+    seconds = seconds if seconds is not None else pick_seconds(rng)
+    labels = {k: fixed.get(k) or str(rng.choice(LABELS[k])) for k in FAMILY_KINDS[family]}
+    if family == "beat":
+        x = beat(float(labels["tempo"]) * rng.uniform(0.985, 1.015), seconds, rng, rate)
+    elif family == "tone":
+        f = NOTES[labels["note"]] * 2 ** (rng.uniform(-0.2, 0.2) / 12)
+        x = tone([f], seconds, labels["timbre"], rate)
+    elif family == "chord":
+        root = 261.63 * 2 ** (rng.integers(0, 12) / 12)
+        x = tone(_triad(root, labels["quality"]), seconds, labels["timbre"], rate)
+    else:
+        raise ValueError(f"unknown family {family!r}")
+    peak = rng.uniform(0.4, 0.9) if labels["loudness"] == "loud" else rng.uniform(0.01, 0.05)
+    x = x / max(float(np.max(np.abs(x))), 1e-9) * peak
+    return Song(family, x.astype(np.float32), rate, labels)
+
+
+def pick_seconds(rng: np.random.Generator) -> float:
+    """Mostly one chunk (3-30 s); one clip in five runs 31-50 s (two chunks)."""
+    return float(rng.uniform(31, 50) if rng.random() < 0.2 else rng.uniform(3, 30))
+
+
+def family_of(kind: str) -> tuple[str, ...]:
+    return tuple(f for f, ks in FAMILY_KINDS.items() if kind in ks)

@@ -1,0 +1,167 @@
+"""Train MuFun-Tiny on synthetic songs, through the modules the app runs.
+
+    python -m mufun.train_tiny --out assets/mufun-tiny [--steps 1500] [--seed 0]
+
+Audio goes the app's way: ``audio.load_array`` (segment, resample) -> ``pipeline.clip_features``
+(Whisper log-mel per 30 s chunk) -> ``MuFunModel`` (encoder taps, pooling, connector) ->
+``MuFunModel.embed`` (placeholder splice) -> ``Qwen3ForCausalLM``. The prompt is the trained
+template from ``pipeline.prepare``; the loss covers the answer and its ``<|im_end|>``.
+Everything is trained from scratch; the run is deterministic for a seed and thread count.
+"""
+from __future__ import annotations
+
+import argparse
+import math
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from mufun import audio, synth
+from mufun.checkpoint import save
+from mufun.config import IM_END, MuFunConfig
+from mufun.model import MuFunModel
+from mufun.pipeline import clip_features, prepare
+from mufun.prompt import Turn, load_tokenizer, qwen3_tokenizer_dir
+
+
+@dataclass
+class Example:
+    family: str
+    labels: dict[str, str]
+    clip: audio.Clip
+    features: torch.Tensor  # (chunks, n_mels, 3000) float16
+
+
+def make_example(family: str, rng: np.random.Generator, cfg: MuFunConfig, **fixed: str) -> Example:
+    """A synthetic clip as the app would read it: sometimes at 44.1 kHz, sometimes a segment."""
+    rate = int(rng.choice([16_000, 16_000, 22_050, 44_100]))
+    seconds = synth.pick_seconds(rng)
+    segment = None
+    if rng.random() < 0.2:  # cut a segment out of a longer recording
+        start = float(rng.uniform(0.5, 10))
+        segment = (start, start + seconds)
+        seconds = start + seconds + float(rng.uniform(0.5, 5))
+    song = synth.make_song(family, rng, seconds=seconds, rate=rate, **fixed)
+    clip = audio.load_array(song.samples, song.rate, cfg, source=f"{family}.wav", segment=segment)
+    feats = torch.from_numpy(clip_features([clip], cfg)).to(torch.float16)
+    return Example(family, song.labels, clip, feats)
+
+
+def build_pool(n_per_family: int, seed: int, cfg: MuFunConfig, log=print) -> dict[str, list[Example]]:
+    rng = np.random.default_rng(seed)
+    pool: dict[str, list[Example]] = {f: [] for f in synth.FAMILY_KINDS}
+    t0 = time.perf_counter()
+    for i in range(n_per_family):
+        for fam in pool:
+            pool[fam].append(make_example(fam, rng, cfg))
+        if (i + 1) % max(1, n_per_family // 5) == 0:
+            log(f"  data {3 * (i + 1)}/{3 * n_per_family} clips ({time.perf_counter() - t0:.0f} s)")
+    return pool
+
+
+def sample_item(pool: dict[str, list[Example]], rng: np.random.Generator):
+    """(example, turns, target answer): a kind, a family that carries it, a clip, a phrasing;
+    one item in five has an earlier turn about the same clip."""
+    kind = str(rng.choice(synth.KINDS))
+    fam = str(rng.choice(synth.family_of(kind)))
+    ex = pool[fam][int(rng.integers(len(pool[fam])))]
+    turns = []
+    if rng.random() < 0.2:
+        other = str(rng.choice([k for k in synth.FAMILY_KINDS[fam] if k != kind]))
+        turns.append(Turn(str(rng.choice(synth.QUESTIONS[other])), synth.answer(other, ex.labels[other])))
+    turns.append(Turn(str(rng.choice(synth.QUESTIONS[kind]))))
+    return ex, turns, synth.answer(kind, ex.labels[kind])
+
+
+def batch_loss(model: MuFunModel, items, cfg: MuFunConfig, tok) -> tuple[torch.Tensor, float]:
+    """Cross-entropy on the answer tokens only (the 151 936-row head runs on those rows alone)."""
+    im_end = tok.convert_tokens_to_ids(IM_END)
+    feats = torch.cat([ex.features for ex, _, _ in items]).float()  # (chunks, n_mels, 3000)
+    # encode_audio runs under no_grad; training calls the same two modules with gradients
+    rows = model.connector(model.vision_tower(feats))  # (chunks, 300, H)
+    seqs, targets = [], []
+    c = 0
+    for ex, turns, ans in items:
+        n = ex.features.shape[0]
+        prep = prepare(turns, [ex.clip], cfg, tok)
+        target = tok(" " + ans, add_special_tokens=False)["input_ids"] + [im_end]
+        ids = list(prep.tokens.input_ids) + target
+        emb = model.embed(ids, rows[c:c + n].reshape(-1, rows.shape[-1]), prep.tokens_per_file)[0]  # (L, H)
+        c += n
+        seqs.append(emb)
+        targets.append(target)
+    L = max(s.shape[0] for s in seqs)
+    H = seqs[0].shape[1]
+    x = torch.zeros(len(seqs), L, H)
+    mask = torch.zeros(len(seqs), L, dtype=torch.long)
+    for i, s in enumerate(seqs):
+        x[i, :len(s)] = s
+        mask[i, :len(s)] = 1
+    pos = torch.arange(L).unsqueeze(0).expand(len(seqs), L)
+    h = model.language_model.model(inputs_embeds=x, attention_mask=mask, position_ids=pos).last_hidden_state
+    pick, gold = [], []
+    for i, (s, t) in enumerate(zip(seqs, targets)):
+        first = len(s) - len(t) - 1  # the position that predicts the first answer token
+        pick.append(h[i, first:first + len(t)])
+        gold.extend(t)
+    logits = model.language_model.lm_head(torch.cat(pick))  # (answer tokens, vocab)
+    gold_t = torch.tensor(gold)
+    loss = F.cross_entropy(logits.float(), gold_t)
+    acc = float((logits.argmax(-1) == gold_t).float().mean())
+    return loss, acc
+
+
+def train(out: Path, steps: int, batch: int, lr: float, seed: int, n_per_family: int, log=print) -> Path:
+    torch.manual_seed(seed)
+    cfg = MuFunConfig.tiny()
+    tok = load_tokenizer(str(qwen3_tokenizer_dir()))
+    log(f"MuFun-Tiny: {cfg.summary()['LLM']}; {cfg.summary()['encoder']}")
+    pool = build_pool(n_per_family, seed, cfg, log)
+    model = MuFunModel(cfg)
+    model.train()
+    opt = torch.optim.AdamW(model.parameters(), lr=lr, betas=(0.9, 0.98), weight_decay=0.0)
+    warm = min(100, steps // 10)
+    sched = torch.optim.lr_scheduler.LambdaLR(
+        opt, lambda s: min(1.0, (s + 1) / warm) * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * min(1.0, s / steps)))))
+    rng = np.random.default_rng(seed + 1)
+    t0 = time.perf_counter()
+    ema_loss, ema_acc = None, None
+    for step in range(1, steps + 1):
+        items = [sample_item(pool, rng) for _ in range(batch)]
+        loss, acc = batch_loss(model, items, cfg, tok)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        opt.step()
+        sched.step()
+        ema_loss = float(loss.detach()) if ema_loss is None else 0.95 * ema_loss + 0.05 * float(loss.detach())
+        ema_acc = acc if ema_acc is None else 0.95 * ema_acc + 0.05 * acc
+        if step % 25 == 0 or step == steps:
+            el = time.perf_counter() - t0
+            log(f"step {step}/{steps}  loss {ema_loss:.3f}  token acc {ema_acc:.3f}  "
+                f"lr {sched.get_last_lr()[0]:.2e}  {el / 60:.1f} min (eta {el / step * (steps - step) / 60:.1f})")
+    model.eval()
+    save(model, cfg, out, qwen3_tokenizer_dir(), shards=1)
+    log(f"saved {out} after {(time.perf_counter() - t0) / 60:.1f} min")
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m mufun.train_tiny", description=__doc__.splitlines()[0])
+    p.add_argument("--out", type=Path, default=Path("assets/mufun-tiny"))
+    p.add_argument("--steps", type=int, default=1500)
+    p.add_argument("--batch", type=int, default=8)
+    p.add_argument("--lr", type=float, default=2e-3)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--clips-per-family", type=int, default=800)
+    a = p.parse_args(argv)
+    train(a.out, a.steps, a.batch, a.lr, a.seed, a.clips_per_family, log=lambda s: print(s, flush=True))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
