@@ -25,7 +25,9 @@ from mufun.layout import ContextOverflow
 from mufun.pipeline import SongInput, parse_segments
 from mufun.prompt import PromptError, Turn
 from mufun.service import MuFunService
-from mufun.viz import budget_html, layout_html, mask_image, waveform_image
+from mufun import teach
+from mufun.longaudio import Stage, analyse
+from mufun.viz import budget_html, layout_html, mask_image, waveforms_image
 
 USER_ERRORS = (AudioError, PromptError, ContextOverflow, CheckpointError, loading.LoadError, ValueError)
 MAX_UPLOAD = "200mb"
@@ -41,6 +43,16 @@ CSS = """
 """
 
 
+def on_gpu(fn, duration: int = 120):
+    """On a ZeroGPU Space (the ``spaces`` package present and active) hold a GPU while ``fn``
+    runs; elsewhere ``spaces.GPU`` returns ``fn`` as it is, and without the package so do we."""
+    try:
+        import spaces
+    except ImportError:
+        return fn
+    return spaces.GPU(duration=duration)(fn)
+
+
 class Holder:
     """The one owner of the loaded model; swapping models takes its lock."""
 
@@ -48,8 +60,8 @@ class Holder:
         self.svc = svc
         self.lock = threading.Lock()
 
-    def swap(self, source: str, opts: loading.LoadOptions) -> MuFunService:
-        new = MuFunService.load(source, opts)
+    def swap(self, source: str, opts: loading.LoadOptions, progress=None) -> MuFunService:
+        new = MuFunService.load(source, opts, progress)
         with self.lock:
             self.svc = new
         return new
@@ -101,15 +113,13 @@ def create_demo(holder: Holder) -> gr.Blocks:
         try:
             clips = svc.clips(_songs(files, segments_text))
         except USER_ERRORS as e:
-            return f"⚠️ {e}", []
+            return f"⚠️ {e}", None
         rows = ["| song | duration | segment | chunks | audio tokens |", "|---|---|---|---|---|"]
-        pics = []
         for c in clips:
             seg = f"{c.segment[0]:g}–{c.segment[1]:g} s" if c.segment else "whole"
             rows.append(f"| {c.source} | {c.duration_s:.1f} s | {seg} | {c.n_chunks(svc.cfg)} | {c.tokens(svc.cfg)} |")
-            pics.append((waveform_image(c.samples, 16000, c.chunk_times(svc.cfg), c.offset_s), c.source))
         warnings = [w for c in clips for w in c.warnings]
-        return "\n".join(rows + [f"\n⚠️ {w}" for w in warnings]), pics
+        return "\n".join(rows + [f"\n⚠️ {w}" for w in warnings]), waveforms_image(clips, svc.cfg)
 
     def preview(files, segments_text, prompt, history, max_new, zoom_start, zoom_len):
         svc = holder.svc
@@ -146,7 +156,7 @@ def create_demo(holder: Holder) -> gr.Blocks:
                     yield _chat(history, (user_text, text)), history, "generating…", gr.update(), gr.update(), gr.update(), None
                 elif isinstance(ev, Done):
                     grown = svc.prepare(_turns(history, prompt), clips, ev.ids).layout
-                    history = history + [{"user": user_text, "answer": ev.text}]
+                    history = history + [{"user": user_text, "answer": ev.text, "ids": list(ev.ids)}]
                     trace = svc.trace(prep, ev, steps, sampling)
                     path = TRACE_DIR / f"trace-{os.getpid()}-{id(trace)}.json"
                     path.write_text(json.dumps(trace, indent=1))
@@ -158,13 +168,94 @@ def create_demo(holder: Holder) -> gr.Blocks:
         except Exception as e:  # the model failed mid-stream: tell the user, keep serving
             yield _chat(history), history, f"⚠️ generation failed: {type(e).__name__}: {e}", gr.update(), gr.update(), gr.update(), None
 
-    def load_model(choice, custom, quantize, device_map):
+    def load_model(choice, custom, quantize, device_map, progress=gr.Progress(track_tqdm=True)):
         source = (custom or "").strip() or choice.split(" ")[0]
         try:
-            svc = holder.swap(source, loading.LoadOptions(device_map=device_map, quantize=quantize))
+            svc = holder.swap(source, loading.LoadOptions(device_map=device_map, quantize=quantize),
+                              progress=lambda f, msg: progress(f, desc=msg))
         except USER_ERRORS as e:
             return f"⚠️ {e}\n\n" + model_markdown(holder.svc)
         return model_markdown(svc)
+
+
+    def long_song(files, segments_text, prompt, history, max_new, temperature, top_k, top_p, seed):
+        """Chunked analysis: the question per window of the song, then a summary over the parts."""
+        svc = holder.svc
+        history = list(history or [])
+        try:
+            clips = svc.clips(_songs(files, segments_text))
+            if len(clips) != 1:
+                raise PromptError("Window analysis takes exactly one song: remove the others or use segments.")
+            sampling = _sampling(max_new, temperature, top_k, top_p, seed)
+            events = analyse(svc, prompt, clips[0], sampling)
+            text, stage = "", None
+            for ev in events:
+                if isinstance(ev, Stage):
+                    stage = ev
+                    text += f"\n\n**{ev.title}:** "
+                    yield (_chat(history, (prompt, text.strip())), history, f"window analysis: step {ev.index + 1} of "
+                           f"{ev.total}", budget_html(ev.prepared.layout, sampling.max_new_tokens),
+                           layout_html(ev.prepared.layout), mask_image(ev.prepared.layout), None)
+                elif isinstance(ev, Step):
+                    text += ev.delta
+                    yield _chat(history, (prompt, text.strip())), history, gr.update(), gr.update(), gr.update(), gr.update(), None
+            history = history + [{"user": prompt, "answer": text.strip(), "ids": []}]
+            yield (_chat(history), history, f"window analysis done: {stage.total - 1} parts and a summary",
+                   gr.update(), gr.update(), gr.update(), None)
+        except USER_ERRORS as e:
+            yield _chat(history), history, f"⚠️ {e}", gr.update(), gr.update(), gr.update(), None
+
+    def walk(files, segments_text, prompt, history, seconds, max_new, mask_start, mask_len):
+        svc = holder.svc
+        try:
+            clips = svc.clips(_songs(files, segments_text))
+            prep = svc.prepare(_turns(history, prompt or "…"), clips)
+            mel, audio_text = teach.audio_md(svc, clips)
+            img, mask_text = teach.mask_view(prep, mask_start, mask_len)
+            return (teach.tokens_md(svc, prompt or "…", len(clips)), mel, audio_text, teach.splice_md(prep), img,
+                    mask_text, teach.budget_md(svc, seconds, prep.layout.prompt_length - prep.layout.totals().get("audio", 0),
+                                               int(max_new)), [])
+        except USER_ERRORS as e:
+            msg = f"⚠️ {e}"
+            return msg, None, "", "", None, "", "", []
+
+    def next_token(files, segments_text, prompt, history, generated, temperature, top_k, top_p, seed, advance):
+        svc = holder.svc
+        generated = list(generated or [])
+        try:
+            clips = svc.clips(_songs(files, segments_text))
+            prep = svc.prepare(_turns(history, prompt or "…"), clips)
+            prep.layout.check_fits(len(generated) + 1)
+            text, chosen = teach.next_token_md(svc, prep, generated, temperature, top_k, top_p,
+                                               None if seed in (None, -1) else int(seed))
+        except USER_ERRORS as e:
+            return f"⚠️ {e}", generated
+        return text, generated + [chosen] if advance else generated
+
+    def explain_answer(files, segments_text, history, layer, head, token):
+        svc = holder.svc
+        past = [h for h in (history or []) if h.get("ids")]
+        if not past:
+            return None, "Ask a question about a song first: the map explains the last answer.", gr.update(), gr.update()
+        try:
+            clips = svc.clips(_songs(files, segments_text))
+            if not clips:
+                raise PromptError("The last answer had no song to look at.")
+            i = max(k for k, h in enumerate(history) if h.get("ids"))
+            turns = [Turn(h["user"], h["answer"]) for h in history[:i]] + [Turn(history[i]["user"])]
+            ids = history[i]["ids"]
+            att = teach.explain(svc, svc.prepare(turns, clips), svc.prepare(turns, clips, ids), ids)
+        except USER_ERRORS as e:
+            return None, f"⚠️ {e}", gr.update(), gr.update()
+        li = None if layer in (None, "all") else int(layer)
+        hi = None if head in (None, "all") else int(head)
+        ti = None if token in (None, "all") else int(str(token).split(":")[0])
+        vals = att.values(li, hi, ti)
+        what = (f"layer {'all' if li is None else li}, head {'all' if hi is None or ti is not None else hi}, "
+                f"answer token {'all' if ti is None else repr(att.answer_tokens[ti])}")
+        return (teach.timeline_image(clips, svc.cfg, att, vals), teach.attention_md(att, vals, len(clips), what),
+                gr.update(choices=["all"] + [str(k) for k in range(att.layers)]),
+                gr.update(choices=["all"] + [f"{k}: {t!r}" for k, t in enumerate(att.answer_tokens)]))
 
     with gr.Blocks(title="mufun: how MuFun hears a song") as demo:
         gr.Markdown("# mufun · see, hear and teach how MuFun works")
@@ -186,7 +277,7 @@ def create_demo(holder: Holder) -> gr.Blocks:
                 add_mic = gr.Button("Add recording to songs", size="sm")
                 segments = gr.Textbox(label="Segments (one per line: SONG: START-END seconds)", placeholder="1: 10-40")
                 info = gr.Markdown()
-                waves = gr.Gallery(label="Waveforms with 30 s chunk boundaries", columns=1, height=220)
+                waves = gr.Image(label="Waveforms with 30 s chunk boundaries (red)", type="pil", show_label=True)
             with gr.Column(scale=2):
                 chat = gr.Chatbot(label="Chat", height=360)
                 prompt = gr.Textbox(label="Question", value="What is the tempo of this clip?", lines=2)
@@ -195,6 +286,7 @@ def create_demo(holder: Holder) -> gr.Blocks:
                     stop = gr.Button("Stop")
                     regen = gr.Button("Regenerate")
                     clear = gr.Button("Clear")
+                    long_btn = gr.Button("Analyse a long song in windows")
                 status = gr.Markdown()
                 with gr.Accordion("Sampling", open=False):
                     with gr.Row():
@@ -208,6 +300,44 @@ def create_demo(holder: Holder) -> gr.Blocks:
         with gr.Tab("Token layout"):
             budget = gr.HTML()
             layout = gr.HTML()
+        with gr.Tab("Walkthrough"):
+            gr.Markdown("From your question and song to a sampled answer, one step at a time, on the loaded model. "
+                        "Uses the songs, segments and question above.")
+            walk_btn = gr.Button("Walk through my song and question", variant="primary")
+            step_tokens = gr.Markdown()
+            with gr.Row():
+                mel_img = gr.Image(label="log-mel of the first chunk (low pitches at the bottom)", type="pil")
+            step_audio = gr.Markdown()
+            step_splice = gr.Markdown()
+            with gr.Row():
+                wmask_start = gr.Number(0, precision=0, label="mask slice: first position")
+                wmask_len = gr.Slider(2, 48, 16, step=1, label="mask slice: positions")
+            with gr.Row():
+                wmask_img = gr.Image(label="mask slice", type="pil")
+                step_mask = gr.Markdown()
+            walk_ids = gr.State([])
+            with gr.Row():
+                w_temp = gr.Slider(0, 2, 0, step=0.05, label="temperature (0 = greedy)")
+                w_topk = gr.Slider(0, 100, 0, step=1, label="top-k (0 = off)")
+                w_topp = gr.Slider(0.05, 1, 1, step=0.01, label="top-p")
+                w_seed = gr.Number(0, precision=0, label="seed (-1 = random)")
+            with gr.Row():
+                next_btn = gr.Button("Next token")
+                reshape_btn = gr.Button("Show the distribution (no step)")
+            step_next = gr.Markdown()
+            w_seconds = gr.Slider(1, 3600, 200, step=1, label="7 · song duration (s)")
+            step_budget = gr.Markdown()
+        with gr.Tab("What the answer heard"):
+            gr.Markdown("Attention from the last answer to each second of the song(s), from a separate pass "
+                        "that records attention weights.")
+            with gr.Row():
+                att_layer = gr.Dropdown(["all"], value="all", label="layer")
+                att_head = gr.Dropdown(["all"] + [str(h) for h in range(holder.svc.cfg.text.num_attention_heads)],
+                                       value="all", label="head")
+                att_token = gr.Dropdown(["all"], value="all", label="answer token")
+            att_btn = gr.Button("Explain the last answer", variant="primary")
+            att_img = gr.Image(label="attention on the song timeline", type="pil")
+            att_md = gr.Markdown()
         with gr.Tab("Attention mask"):
             gr.Markdown("Row = query position, column = key position; a cell is coloured where the query may "
                         "attend (causal: keys at or before the query). Colour = the key's block: "
@@ -236,17 +366,41 @@ def create_demo(holder: Holder) -> gr.Blocks:
             return paths + [rec]
 
         add_mic.click(add_recording, [mic, files], [files])
-        go = send.click(ask, ask_inputs, ask_outputs, concurrency_id="model", concurrency_limit=1)
-        sub = prompt.submit(ask, ask_inputs, ask_outputs, concurrency_id="model", concurrency_limit=1)
+        ask_gpu = on_gpu(ask)
+        go = send.click(ask_gpu, ask_inputs, ask_outputs, concurrency_id="model", concurrency_limit=1)
+        sub = prompt.submit(ask_gpu, ask_inputs, ask_outputs, concurrency_id="model", concurrency_limit=1)
         stop.click(None, None, None, cancels=[go, sub])
 
         def drop_last(h):
             return (h or [])[:-1], (h or [])[-1]["user"].split("\n", 1)[-1] if h else gr.update()
 
         regen.click(drop_last, [history], [history, prompt]).then(
-            ask, ask_inputs, ask_outputs, concurrency_id="model", concurrency_limit=1)
+            ask_gpu, ask_inputs, ask_outputs, concurrency_id="model", concurrency_limit=1)
         clear.click(lambda: ([], [], "", None), None, [chat, history, status, trace])
-        load_btn.click(load_model, [choice, custom, quantize, device_map], [model_info], concurrency_id="model",
+        long_btn.click(on_gpu(long_song), ask_inputs, ask_outputs, concurrency_id="model", concurrency_limit=1)
+        walk_inputs = [files, segments, prompt, history, w_seconds, max_new, wmask_start, wmask_len]
+        walk_btn.click(on_gpu(walk), walk_inputs, [step_tokens, mel_img, step_audio, step_splice, wmask_img, step_mask,
+                                          step_budget, walk_ids], concurrency_id="model", concurrency_limit=1)
+        for comp in (wmask_start, wmask_len):
+            comp.change(lambda *a: walk(*a)[4:6], walk_inputs, [wmask_img, step_mask], show_progress="hidden")
+        w_seconds.change(lambda *a: walk(*a)[6], walk_inputs, [step_budget], show_progress="hidden")
+        next_token_gpu = on_gpu(next_token)
+        nt_inputs = [files, segments, prompt, history, walk_ids, w_temp, w_topk, w_topp, w_seed]
+        next_btn.click(lambda *a: next_token_gpu(*a, True), nt_inputs, [step_next, walk_ids],
+                       concurrency_id="model", concurrency_limit=1)
+        reshape_btn.click(lambda *a: next_token_gpu(*a, False), nt_inputs, [step_next, walk_ids],
+                          concurrency_id="model", concurrency_limit=1)
+        for comp in (w_temp, w_topk, w_topp):
+            comp.release(lambda *a: next_token_gpu(*a, False), nt_inputs, [step_next, walk_ids],
+                         concurrency_id="model", concurrency_limit=1)
+        att_inputs = [files, segments, history, att_layer, att_head, att_token]
+        att_btn.click(on_gpu(explain_answer), att_inputs, [att_img, att_md, att_layer, att_token],
+                      concurrency_id="model", concurrency_limit=1)
+        for comp in (att_layer, att_head, att_token):
+            comp.input(on_gpu(explain_answer), att_inputs, [att_img, att_md, att_layer, att_token],
+                       concurrency_id="model", concurrency_limit=1)
+
+        load_btn.click(on_gpu(load_model), [choice, custom, quantize, device_map], [model_info], concurrency_id="model",
                        concurrency_limit=1)
         demo.load(preview, prev_inputs, prev_outputs)
     return demo

@@ -252,13 +252,24 @@ def load_folder(folder: Path, opts: LoadOptions) -> tuple[MuFunModel, MuFunConfi
     return model, cfg, device_map, dtype
 
 
-def load(source: str = EMBEDDED, opts: LoadOptions | None = None) -> Loaded:
-    """Load a MuFun from ``tiny``, a folder or a Hub id; errors are LoadError / CheckpointError."""
+def load(source: str = EMBEDDED, opts: LoadOptions | None = None, progress=None) -> Loaded:
+    """Load a MuFun from ``tiny``, a folder or a Hub id; errors are LoadError / CheckpointError.
+
+    ``progress(fraction, message)``, when given, hears each stage (Hub downloads also show
+    huggingface_hub's own tqdm bars).
+    """
     from mufun.prompt import load_tokenizer
 
+    def stage(f: float, msg: str) -> None:
+        if progress is not None:
+            progress(f, msg)
+
     opts = opts or LoadOptions()
+    stage(0.0, f"finding {source or EMBEDDED}")
     folder, kind, revision = resolve(source, opts.revision)
+    stage(0.5, f"placing weights ({opts.quantize}, device map {opts.device_map})")
     model, cfg, device_map, dtype = load_folder(folder, opts)
+    stage(0.9, "reading the tokenizer")
     try:
         tok = load_tokenizer(str(folder))
     except Exception as e:
@@ -266,4 +277,5 @@ def load(source: str = EMBEDDED, opts: LoadOptions | None = None) -> Loaded:
     notes = []
     if (folder / "config.json").read_text().find('"auto_map"') >= 0:
         notes.append("config.json names remote code (auto_map); it was ignored: stock transformers modules are used")
+    stage(1.0, "loaded")
     return Loaded(model, tok, cfg, source or EMBEDDED, kind, folder, revision, device_map, opts.quantize, dtype, notes)

@@ -24,8 +24,9 @@ class MuFunService:
         self.lock = threading.RLock()
 
     @classmethod
-    def load(cls, source: str = loading.EMBEDDED, opts: loading.LoadOptions | None = None) -> "MuFunService":
-        return cls(loading.load(source, opts))
+    def load(cls, source: str = loading.EMBEDDED, opts: loading.LoadOptions | None = None,
+             progress=None) -> "MuFunService":
+        return cls(loading.load(source, opts, progress))
 
     @property
     def cfg(self):

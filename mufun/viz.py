@@ -163,3 +163,19 @@ def waveform_image(samples: np.ndarray, rate: int, chunk_times: list[tuple[float
         d.line([(x, 0), (x, height)], fill=(200, 60, 60), width=2)
         d.text((x + 3, 2), f"chunk {c + 1} @ {t0:.0f}s", fill=EDGE)
     return im
+
+
+def waveforms_image(clips: list, cfg, width: int = 900, band: int = 96) -> Image.Image | None:
+    """Every song's waveform in one picture, a labelled band each, with its chunk boundaries."""
+    if not clips:
+        return None
+    title = 16
+    im = Image.new("RGB", (width, len(clips) * (band + title)), (255, 255, 255))
+    d = ImageDraw.Draw(im)
+    for k, c in enumerate(clips):
+        y = k * (band + title)
+        seg = f", segment {c.segment[0]:g}-{c.segment[1]:g} s" if c.segment else ""
+        d.text((4, y + 2), f"{c.source}: {len(c.samples) / 16000:.1f} s used{seg}, {c.n_chunks(cfg)} chunk(s), "
+                           f"{c.tokens(cfg)} audio tokens", fill=EDGE)
+        im.paste(waveform_image(c.samples, 16000, c.chunk_times(cfg), c.offset_s, width, band), (0, y + title))
+    return im

@@ -133,3 +133,64 @@ def test_browser_example_streams_and_shows_layout_and_mask(server, tmp_path):
         page.locator("img").first.wait_for()
         page.screenshot(path=str(tmp_path / "mask.png"), full_page=True)
         b.close()
+
+
+def _bot_text(page) -> str:
+    bots = page.locator(".message.bot, [data-testid='bot']")
+    return bots.last.inner_text() if bots.count() else ""
+
+
+@pytest.mark.browser
+@pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="Debian chromium not installed (scripts/test.sh installs it)")
+def test_two_browser_sessions_streaming_at_once_never_mix(server, client, tmp_path):
+    """Two people, two examples, Ask pressed in both: each page only ever shows its own answer."""
+    from gradio_client import handle_file
+    from playwright.sync_api import sync_playwright
+
+    from mufun.examples import EXAMPLES
+
+    names = list(EXAMPLES)[:2]
+    expected = []
+    for name in names:  # what each question gets when asked alone (greedy: deterministic)
+        out = client.predict([handle_file(_example(name))], "", EXAMPLES[name][1], 64, 0, 0, 1, -1, api_name="/ask")
+        expected.append(out[0][-1]["content"][0]["text"])
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox", "--disable-gpu"])
+        pages = []
+        for k in range(2):
+            page = b.new_context(viewport={"width": 1300, "height": 900}).new_page()
+            page.goto(server)
+            page.get_by_text("Examples (synthesized clips)").wait_for()
+            page.locator(".gallery-item, button.example, tr.tr-body").nth(k).click()
+            page.wait_for_timeout(1500)
+            pages.append(page)
+        for page in pages:
+            page.get_by_role("button", name="Ask").click()
+        seen = [[], []]
+        deadline = time.time() + 120
+        while time.time() < deadline and not all(pg.get_by_text("stop:").count() for pg in pages):
+            for k, page in enumerate(pages):
+                seen[k].append(_bot_text(page))
+            time.sleep(0.05)
+        for k, page in enumerate(pages):
+            page.get_by_text("stop:").wait_for(timeout=60000)
+            page.screenshot(path=str(tmp_path / f"session{k}.png"), full_page=True)
+            chat = page.locator(".message.user, [data-testid='user']").last.inner_text()
+            assert EXAMPLES[names[k]][1] in chat and EXAMPLES[names[1 - k]][1] not in chat
+            assert _bot_text(page).strip() == expected[k]
+            # every partial answer this page showed was a prefix of its own answer
+            assert all(expected[k].startswith(s.strip()) for s in seen[k] if s.strip())
+        b.close()
+
+
+def test_on_gpu_is_a_pass_through_off_zerogpu(monkeypatch):
+    sys.path.insert(0, str(ROOT))
+    import app
+
+    def gen():
+        yield 1
+
+    monkeypatch.delenv("SPACES_ZERO_GPU", raising=False)
+    assert app.on_gpu(gen) is gen  # spaces installed, not on ZeroGPU: the function itself
+    monkeypatch.setitem(sys.modules, "spaces", None)  # spaces not installed
+    assert app.on_gpu(gen) is gen
