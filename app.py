@@ -413,13 +413,14 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--quantize", default=env("MUFUN_QUANTIZE", "none"), choices=loading.QUANTIZE)
     ap.add_argument("--device-map", default=env("MUFUN_DEVICE_MAP", "auto"))
     ap.add_argument("--host", default=env("MUFUN_HOST") or env("GRADIO_SERVER_NAME") or "127.0.0.1")
+    ap.add_argument("--max-upload", default=env("MUFUN_MAX_UPLOAD", MAX_UPLOAD), help="upload size limit, e.g. 200mb")
     ap.add_argument("--port", type=int, default=int(env("MUFUN_PORT") or env("GRADIO_SERVER_PORT") or 7860))
     args = ap.parse_args(argv)
     holder = Holder(MuFunService.load(args.model, loading.LoadOptions(device_map=args.device_map,
                                                                       quantize=args.quantize)))
     demo = create_demo(holder)
     demo.queue(default_concurrency_limit=4).launch(server_name=args.host, server_port=args.port, share=False,
-                                                   max_file_size=MAX_UPLOAD, css=CSS,
+                                                   max_file_size=args.max_upload, css=CSS,
                                                    allowed_paths=[str(TRACE_DIR)])
 
 

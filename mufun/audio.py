@@ -123,6 +123,7 @@ def probe(path: str | Path) -> Probe:
     if path.stat().st_size == 0:
         raise AudioError(f"{_name(path)}: the file is empty (0 bytes)")
     ext = path.suffix.lower()
+    _sniff(path, ext)
     if ext in FFMPEG_FORMATS:
         return _ffprobe(path)
     try:
@@ -136,6 +137,24 @@ def probe(path: str | Path) -> Probe:
     if info.frames <= 0 or info.samplerate <= 0:
         raise AudioError(f"{_name(path)}: contains no audio samples")
     return Probe(info.frames / info.samplerate, info.samplerate, info.channels, info.frames, info.format)
+
+
+_NOT_AUDIO = {b"\x7fELF": "a Linux program", b"MZ": "a Windows program", b"\x89PNG": "a PNG image",
+              b"\xff\xd8\xff": "a JPEG image", b"GIF8": "a GIF image", b"%PDF": "a PDF document",
+              b"PK\x03\x04": "a zip archive", b"\x1f\x8b": "a gzip archive", b"#!": "a script"}
+
+
+def _sniff(path: Path, ext: str) -> None:
+    """Refuse files whose first bytes say they are something else, whatever their name says
+    (decoders can find 'frames' in any large enough file)."""
+    with path.open("rb") as f:
+        head = f.read(4096)
+    for magic, what in _NOT_AUDIO.items():
+        if head.startswith(magic):
+            raise AudioError(f"{_name(path)}: not an audio file: its content is {what}, whatever its name says")
+    if ext == ".mp3" and not (head.startswith(b"ID3") or any(
+            head[i] == 0xFF and head[i + 1] & 0xE0 == 0xE0 for i in range(min(len(head) - 1, 4095)))):
+        raise AudioError(f"{_name(path)}: not a readable audio file (no MP3 header or frame in its first 4 KB)")
 
 
 def _short(e: Exception) -> str:
@@ -217,7 +236,12 @@ def load(path: str | Path, cfg: MuFunConfig, segment: tuple[float | None, float 
     if info.duration_s > cfg.max_audio_s and (seg is None or used > cfg.max_audio_s):
         raise AudioError(f"{name}: {_hms(info.duration_s)} long; the limit is {_hms(cfg.max_audio_s)}. "
                          f"Choose a segment of at most {_hms(cfg.max_audio_s)}.")
-    return _clip(_decode(path, info), info.sample_rate, info.duration_s, seg, name)
+    x = _decode(path, info)
+    extra = ()
+    if x.size < 0.9 * info.frames:
+        extra = (f"{name}: decoded {x.size / info.sample_rate:.1f} s of the {info.duration_s:.1f} s its header "
+                 f"announces; the file may be truncated",)
+    return _clip(x, info.sample_rate, info.duration_s, seg, name, extra)
 
 
 def load_array(samples: np.ndarray, rate: int, cfg: MuFunConfig, source: str = "recording",
@@ -238,7 +262,8 @@ def load_array(samples: np.ndarray, rate: int, cfg: MuFunConfig, source: str = "
     return _clip(x, rate, duration, validate_segment(segment, duration, source), source)
 
 
-def _clip(x: np.ndarray, rate: int, duration_s: float, seg: tuple[float, float] | None, name: str) -> Clip:
+def _clip(x: np.ndarray, rate: int, duration_s: float, seg: tuple[float, float] | None, name: str,
+          extra_warnings: tuple[str, ...] = ()) -> Clip:
     """Segment at the native rate, check, resample to 16 kHz."""
     if x.size == 0:
         raise AudioError(f"{name}: contains no audio samples")
@@ -249,7 +274,7 @@ def _clip(x: np.ndarray, rate: int, duration_s: float, seg: tuple[float, float] 
     y = soxr.resample(x, rate, SAMPLE_RATE, quality="HQ").astype(np.float32) if rate != SAMPLE_RATE else x
     if y.size == 0:
         raise AudioError(f"{name}: the segment holds no samples at 16 kHz (too short)")
-    warnings = []
+    warnings = list(extra_warnings)
     peak = float(np.max(np.abs(y)))
     if peak == 0.0:
         warnings.append(f"{name}: the audio is completely silent")

@@ -40,6 +40,8 @@ def parser() -> argparse.ArgumentParser:
     ask.add_argument("--quantize", choices=["none", "int8", "nf4"], default="none")
     ask.add_argument("--device-map", default="auto", help="auto | cpu | cuda")
     ask.add_argument("--top-logits", type=int, default=0, help="record the top K next-token probabilities")
+    ask.add_argument("--windows", action="store_true",
+                     help="a song too long for the budget: ask per window of it, then summarise the parts")
     return ap
 
 
@@ -107,6 +109,8 @@ def cmd_ask(args) -> int:
     svc = MuFunService.load(args.model, LoadOptions(device_map=args.device_map, dtype=args.dtype,
                                                     quantize=args.quantize, revision=args.revision))
     clips = svc.clips(_songs(args))
+    if args.windows:
+        return _ask_windows(svc, args, clips, sampling)
     prep, steps, done = None, [], None
     for ev in svc.ask([Turn(args.prompt)], clips, sampling):
         if isinstance(ev, Prepared):
@@ -127,6 +131,31 @@ def cmd_ask(args) -> int:
         s = done.stats
         print(f"[{s['answer_tokens']} tokens, stop: {s['stop_reason']}, first token {s['time_to_first_token_s']:.2f} s, "
               f"{s['tokens_per_s'] or 0:.1f} tokens/s]", file=sys.stderr)
+    return 0
+
+
+def _ask_windows(svc, args, clips, sampling) -> int:
+    from mufun.generate import Done, Step
+    from mufun.longaudio import Stage, analyse
+
+    if len(clips) != 1:
+        raise PromptError("--windows takes exactly one --audio song")
+    stages = []
+    for ev in analyse(svc, args.prompt, clips[0], sampling):
+        if isinstance(ev, Stage):
+            stages.append({"title": ev.title, "sequence_length": ev.prepared.layout.sequence_length,
+                           "input_ids": list(ev.prepared.tokens.input_ids)})
+            if not args.json:
+                print(f"\n[{ev.index + 1}/{ev.total}] {ev.title}: ", end="", flush=True)
+        elif isinstance(ev, Step) and not args.json and ev.delta:
+            print(ev.delta, end="", flush=True)
+        elif isinstance(ev, Done):
+            stages[-1]["text"] = ev.text
+            stages[-1]["stats"] = ev.stats
+    if args.json:
+        print(json.dumps({"model": args.model, "windows": stages[:-1], "summary": stages[-1]}))
+    else:
+        print()
     return 0
 
 

@@ -192,8 +192,9 @@ class Layout:
             raise ContextOverflow(
                 f"The sequence needs {b.used:,} positions ({self.prompt_length:,} to read, of which "
                 f"{b.audio:,} audio, plus {max_new_tokens:,} for the answer) but the model has "
-                f"{self.context_limit:,}. Choose a shorter segment, fewer songs, a shorter history, "
-                f"or fewer new tokens.")
+                f"{self.context_limit:,}. Choose a shorter segment, fewer songs, a shorter history "
+                f"or fewer new tokens, or analyse the song in windows (app: 'Analyse a long song in "
+                f"windows'; CLI: --windows).")
 
     # -- the expanded sequence and its mask -----------------------------------------------------
     def expanded_ids(self) -> list[int]:

@@ -52,3 +52,58 @@ def tiny_cfg():
     from mufun.config import MuFunConfig
 
     return MuFunConfig.tiny()
+
+
+# -- the running app (one server for the whole session) ---------------------------------------
+import socket  # noqa: E402
+import subprocess  # noqa: E402
+import sys  # noqa: E402
+import time  # noqa: E402
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def start_app(log: Path, **env_extra: str):
+    """``python app.py`` on a free port, as a user starts it; returns (process, url)."""
+    import urllib.request
+
+    port = free_port()
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "MUFUN_PORT": str(port), "GRADIO_ANALYTICS_ENABLED": "False",
+           **env_extra}
+    proc = subprocess.Popen([sys.executable, "app.py"], cwd=ROOT, env=env, stdout=log.open("w"),
+                            stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}/"
+    deadline = time.time() + 180
+    while time.time() < deadline:
+        try:
+            urllib.request.urlopen(url, timeout=2)
+            return proc, url
+        except Exception:
+            if proc.poll() is not None:
+                raise RuntimeError(log.read_text())
+            time.sleep(0.5)
+    proc.kill()
+    raise RuntimeError("app did not start: " + log.read_text())
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def server(tmp_path_factory):
+    proc, url = start_app(tmp_path_factory.mktemp("app") / "app.log")
+    yield url
+    proc.terminate()
+    proc.wait(10)
+
+
+@pytest.fixture(scope="session")
+def client(server):
+    from gradio_client import Client
+
+    return Client(server, verbose=False)
+
+

@@ -78,3 +78,20 @@ def test_hub_id_offline_fails_fast_with_advice(song):
     r = run("ask", "--model", "Yi3852/MuFun-Instruct", "--audio", str(song(5)), "--prompt", "hi")
     assert r.returncode == 2 and "Pre-download" in r.stderr and "Traceback" not in r.stderr
     assert time.perf_counter() - t < 30
+
+
+def test_windows_for_a_song_too_long(tmp_path):
+    import numpy as np
+    import soundfile as sf
+
+    p = tmp_path / "ten-minutes.wav"
+    t = np.arange(8000 * 600) / 8000
+    sf.write(p, (0.2 * np.sin(2 * np.pi * 440 * t)).astype(np.float32), 8000, subtype="PCM_16")
+    r = run("ask", "--audio", str(p), "--prompt", "Which note is played?", "--max-new-tokens", "4")
+    assert r.returncode == 2 and "--windows" in r.stderr
+    r = run("ask", "--audio", str(p), "--prompt", "Which note is played?", "--max-new-tokens", "4", "--windows",
+            "--json", timeout=300)
+    assert r.returncode == 0, r.stderr
+    d = json.loads(r.stdout)
+    assert len(d["windows"]) >= 2 and -200 not in d["summary"]["input_ids"]
+    assert all(w["input_ids"].count(-200) == 1 for w in d["windows"])
