@@ -21,7 +21,8 @@ class MuFunService:
     def __init__(self, loaded: loading.Loaded, cache: AudioCache | None = None):
         self.loaded = loaded
         self.cache = cache or AudioCache()
-        self.lock = threading.RLock()
+        self.lock = threading.RLock()  # short sections: encoding, splicing (never held across a yield)
+        self.decoding = threading.Lock()  # one decode or attention pass at a time
 
     @classmethod
     def load(cls, source: str = loading.EMBEDDED, opts: loading.LoadOptions | None = None,
@@ -78,8 +79,10 @@ class MuFunService:
         prep = self.prepare(turns, clips)
         prep.layout.check_fits(sampling.max_new_tokens)
         yield prep
-        with self.lock:
-            inputs = self.inputs(prep)
+        inputs = self.inputs(prep)
+        # A server may resume this generator on another thread between tokens: the decode lock
+        # is a plain Lock (any thread may release it), never the thread-owned RLock.
+        with self.decoding:
             yield from stream(self.loaded.model.language_model, inputs, self.tokenizer, eos_ids(self.tokenizer),
                               sampling, should_stop)
 

@@ -110,8 +110,8 @@ def budget_md(svc, seconds: float, prompt_tokens: int, max_new: int) -> str:
 
 # -- answer -> audio attention ------------------------------------------------------------------------
 def explain(svc, prep_prompt: Prepared, prep_answer: Prepared, answer_ids: list[int]) -> AnswerAttention:
-    with svc.lock:
-        inputs = svc.inputs(prep_prompt)
+    inputs = svc.inputs(prep_prompt)
+    with svc.decoding:
         return answer_attention(svc.loaded.model.language_model, inputs, prep_answer.layout, answer_ids,
                                 svc.tokenizer)
 

