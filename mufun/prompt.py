@@ -131,13 +131,15 @@ def tokenize(segments: list[Segment], tokenizer, placeholder: int = -200) -> Tok
         for s in piece:
             starts.append(pos)
             pos += len(s.text)
+        done = 0  # a character split over several byte-level tokens is shown once, on the first
         for tid, (a, b) in zip(enc["input_ids"], enc["offset_mapping"]):
             last = max(a, b - 1)
             k = max(i for i, st in enumerate(starts) if st <= last)
             ids.append(tid)
             kinds.append(piece[k].kind)
             turns.append(piece[k].turn)
-            strings.append(text[a:b])
+            strings.append(text[max(a, done):b])
+            done = max(done, b)
         piece.clear()
 
     for s in segments:

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soundfile as sf
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -303,7 +303,8 @@ def test_fuzz_decoder_only_ever_raises_audio_error(tmp_path_factory, data, ext, 
 @settings(max_examples=300, deadline=None)
 @given(parts=st.lists(st.sampled_from(["<audio>", "<aud", "io>", "<audio>\n", "x", " ", "ÿ", "<|im_end|>", "USER:"]),
                       max_size=12), n_audio=st.integers(0, 3))
-def test_fuzz_tag_parser(parts, n_audio, tokenizer_for_fuzz=None):
+@example(parts=["ÿ"], n_audio=0)  # found by this test: a 2-byte character split over 2 tokens was shown twice
+def test_fuzz_tag_parser(parts, n_audio):
     from mufun.prompt import PromptError, Turn, build_segments, load_tokenizer, qwen3_tokenizer_dir, tokenize
 
     text = "".join(parts)
