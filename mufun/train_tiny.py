@@ -124,7 +124,7 @@ def train(out: Path, steps: int, batch: int, lr: float, seed: int, n_per_family:
     model = MuFunModel(cfg)
     model.train()
     opt = torch.optim.AdamW(model.parameters(), lr=lr, betas=(0.9, 0.98), weight_decay=0.0)
-    warm = min(100, steps // 10)
+    warm = max(1, min(100, steps // 10))
     sched = torch.optim.lr_scheduler.LambdaLR(
         opt, lambda s: min(1.0, (s + 1) / warm) * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * min(1.0, s / steps)))))
     rng = np.random.default_rng(seed + 1)

@@ -12,7 +12,7 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def _example(name="click-120bpm.wav"):
+def _example(name="beat-120bpm.wav"):
     from mufun.examples import ensure_examples
 
     ensure_examples()
@@ -41,7 +41,7 @@ def test_layout_endpoint_matches_the_cli(server, tmp_path):
 
     client = Client(server, verbose=False)  # a fresh session: no chat history
 
-    song = _example("a-minor-45s.wav")
+    song = _example("minor-sawtooth-45s.wav")
     budget, html, *_ = client.predict([handle_file(song)], "", "What genre is this song?", 64, 0, 32,
                                       api_name="/preview")
     assert "song 1 · chunk 2" in html and "300 audio tokens" in html
@@ -155,3 +155,43 @@ def test_on_gpu_is_a_pass_through_off_zerogpu(monkeypatch):
     assert app.on_gpu(gen) is gen  # spaces installed, not on ZeroGPU: the function itself
     monkeypatch.setitem(sys.modules, "spaces", None)  # spaces not installed
     assert app.on_gpu(gen) is gen
+
+
+@pytest.mark.browser
+@pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="Debian chromium not installed (scripts/test.sh installs it)")
+def test_browser_teacher_walkthrough_and_attention(server, tmp_path):
+    """As a teacher would: an example, every walkthrough step, next token one at a time, the
+    attention timeline of the answer."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox", "--disable-gpu"])
+        page = b.new_page(viewport={"width": 1400, "height": 1000})
+        page.goto(server)
+        page.get_by_text("Examples (synthesized clips)").wait_for()
+        page.locator(".gallery-item, button.example, tr.tr-body").nth(1).click()
+        page.wait_for_timeout(1500)
+        page.get_by_role("tab", name="Walkthrough").click()
+        page.get_by_role("button", name="Walk through my song and question").click()
+        for text in ("1 · Text → pieces → ids", "2 · Audio → chunks", "3 · Splice", "4 · Causal mask",
+                     "7 · Token budget"):
+            page.get_by_text(text).first.wait_for(timeout=60000)
+        assert page.get_by_text("-200").count() > 0
+        page.get_by_role("button", name="Next token").click()
+        page.get_by_text("5 · Next token").first.wait_for(timeout=60000)
+        first = page.get_by_text("Chosen:").first.inner_text()
+        page.get_by_role("button", name="Next token").click()
+        page.wait_for_function("(t) => ![...document.querySelectorAll('p')].some(p => p.innerText === t)", arg=first,
+                               timeout=60000)
+        second = page.get_by_text("Chosen:").first.inner_text()
+        n1 = int(first.split("grows to ")[1].split(" ")[0])
+        n2 = int(second.split("grows to ")[1].split(" ")[0])
+        assert n2 == n1 + 1  # one token at a time
+        page.screenshot(path=str(tmp_path / "walkthrough.png"), full_page=True)
+        page.get_by_role("button", name="Ask").click()
+        page.get_by_text("stop:").wait_for(timeout=60000)
+        page.get_by_role("tab", name="What the answer heard").click()
+        page.get_by_role("button", name="Explain the last answer").click()
+        page.get_by_text("Most attended seconds").first.wait_for(timeout=60000)
+        page.screenshot(path=str(tmp_path / "attention.png"), full_page=True)
+        b.close()
