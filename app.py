@@ -277,7 +277,6 @@ def create_demo(holder: Holder) -> gr.Blocks:
                 add_mic = gr.Button("Add recording to songs", size="sm")
                 segments = gr.Textbox(label="Segments (one per line: SONG: START-END seconds)", placeholder="1: 10-40")
                 info = gr.Markdown()
-                waves = gr.Image(label="Waveforms with 30 s chunk boundaries (red)", type="pil", show_label=True)
             with gr.Column(scale=2):
                 chat = gr.Chatbot(label="Chat", height=360)
                 prompt = gr.Textbox(label="Question", value="What is the tempo of this clip?", lines=2)
@@ -296,6 +295,8 @@ def create_demo(holder: Holder) -> gr.Blocks:
                         top_p = gr.Slider(0.05, 1, 1, step=0.01, label="top-p")
                         seed = gr.Number(-1, precision=0, label="seed (-1 = random)")
                 trace = gr.File(label="Trace of the last turn (JSON)")
+        waves = gr.Image(label="Waveforms of the songs as the model hears them, with the 30 s chunk boundaries (red)",
+                         type="pil")
         gr.Examples([[[p], q] for p, q in examples], [files, prompt], label="Examples (synthesized clips)")
         with gr.Tab("Token layout"):
             budget = gr.HTML()

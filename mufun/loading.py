@@ -119,7 +119,14 @@ def hub_snapshot(repo_id: str, revision: str | None = None) -> Path:
                         f"Known MuFun models: {', '.join(KNOWN_HUB_IDS)}.") from None
     except hfe.RevisionNotFoundError:
         raise LoadError(f"{repo_id}: revision {revision!r} does not exist.") from None
-    except (hfe.LocalEntryNotFoundError, hfe.OfflineModeIsEnabled, OSError) as e:
+    except (ConnectionError, TimeoutError) as e:
+        if not isinstance(e, hfe.OfflineModeIsEnabled):
+            raise LoadError(f"The download of {repo_id} was cut off or the Hub stopped answering "
+                            f"({type(e).__name__}). Load again to resume: files already downloaded are kept. "
+                            f"{advice}") from None
+        raise LoadError(f"{repo_id} is not in the local cache and offline mode is on (HF_HUB_OFFLINE). "
+                        f"{advice}") from None
+    except (hfe.LocalEntryNotFoundError, OSError) as e:
         offline = os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes")
         why = "offline mode is on (HF_HUB_OFFLINE)" if offline else "the Hub cannot be reached"
         raise LoadError(f"{repo_id} is not in the local cache and {why}. {advice}") from None

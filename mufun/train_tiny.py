@@ -63,37 +63,44 @@ def build_pool(n_per_family: int, seed: int, cfg: MuFunConfig, log=print) -> dic
     return pool
 
 
-def sample_item(pool: dict[str, list[Example]], rng: np.random.Generator):
-    """(example, turns, target answer): a kind, a family that carries it, a clip, a phrasing;
-    one item in five has an earlier turn about the same clip."""
-    kind = str(rng.choice(synth.KINDS))
-    fam = str(rng.choice(synth.family_of(kind)))
-    ex = pool[fam][int(rng.integers(len(pool[fam])))]
-    turns = []
-    if rng.random() < 0.2:
-        other = str(rng.choice([k for k in synth.FAMILY_KINDS[fam] if k != kind]))
-        turns.append(Turn(str(rng.choice(synth.QUESTIONS[other])), synth.answer(other, ex.labels[other])))
-    turns.append(Turn(str(rng.choice(synth.QUESTIONS[kind]))))
-    return ex, turns, synth.answer(kind, ex.labels[kind])
+def sample_clip(pool: dict[str, list[Example]], rng: np.random.Generator) -> Example:
+    fam = str(rng.choice(list(pool)))
+    return pool[fam][int(rng.integers(len(pool[fam])))]
 
 
-def batch_loss(model: MuFunModel, items, cfg: MuFunConfig, tok) -> tuple[torch.Tensor, float]:
+def questions_for(ex: Example, rng: np.random.Generator):
+    """Every question kind the clip carries, each as (turns, target answer) with a random
+    phrasing; one in five has an earlier turn about the same clip. The encoder runs once for all."""
+    out = []
+    for kind in synth.FAMILY_KINDS[ex.family]:
+        turns = []
+        if rng.random() < 0.2:
+            other = str(rng.choice([k for k in synth.FAMILY_KINDS[ex.family] if k != kind]))
+            turns.append(Turn(str(rng.choice(synth.QUESTIONS[other])), synth.answer(other, ex.labels[other])))
+        turns.append(Turn(str(rng.choice(synth.QUESTIONS[kind]))))
+        out.append((turns, synth.answer(kind, ex.labels[kind])))
+    return out
+
+
+def batch_loss(model: MuFunModel, clips: list[Example], rng: np.random.Generator, cfg: MuFunConfig,
+               tok) -> tuple[torch.Tensor, float]:
     """Cross-entropy on the answer tokens only (the 151 936-row head runs on those rows alone)."""
     im_end = tok.convert_tokens_to_ids(IM_END)
-    feats = torch.cat([ex.features for ex, _, _ in items]).float()  # (chunks, n_mels, 3000)
+    feats = torch.cat([ex.features for ex in clips]).float()  # (chunks, n_mels, 3000)
     # encode_audio runs under no_grad; training calls the same two modules with gradients
     rows = model.connector(model.vision_tower(feats))  # (chunks, 300, H)
     seqs, targets = [], []
     c = 0
-    for ex, turns, ans in items:
+    for ex in clips:
         n = ex.features.shape[0]
-        prep = prepare(turns, [ex.clip], cfg, tok)
-        target = tok(" " + ans, add_special_tokens=False)["input_ids"] + [im_end]
-        ids = list(prep.tokens.input_ids) + target
-        emb = model.embed(ids, rows[c:c + n].reshape(-1, rows.shape[-1]), prep.tokens_per_file)[0]  # (L, H)
+        audio_rows = rows[c:c + n].reshape(-1, rows.shape[-1])  # (n * 300, H)
         c += n
-        seqs.append(emb)
-        targets.append(target)
+        for turns, ans in questions_for(ex, rng):
+            prep = prepare(turns, [ex.clip], cfg, tok)
+            target = tok(" " + ans, add_special_tokens=False)["input_ids"] + [im_end]
+            ids = list(prep.tokens.input_ids) + target
+            seqs.append(model.embed(ids, audio_rows, prep.tokens_per_file)[0])  # (L, H)
+            targets.append(target)
     L = max(s.shape[0] for s in seqs)
     H = seqs[0].shape[1]
     x = torch.zeros(len(seqs), L, H)
@@ -131,8 +138,8 @@ def train(out: Path, steps: int, batch: int, lr: float, seed: int, n_per_family:
     t0 = time.perf_counter()
     ema_loss, ema_acc = None, None
     for step in range(1, steps + 1):
-        items = [sample_item(pool, rng) for _ in range(batch)]
-        loss, acc = batch_loss(model, items, cfg, tok)
+        clips = [sample_clip(pool, rng) for _ in range(batch)]
+        loss, acc = batch_loss(model, clips, rng, cfg, tok)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
@@ -153,7 +160,7 @@ def train(out: Path, steps: int, batch: int, lr: float, seed: int, n_per_family:
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m mufun.train_tiny", description=__doc__.splitlines()[0])
     p.add_argument("--out", type=Path, default=Path("assets/mufun-tiny"))
-    p.add_argument("--steps", type=int, default=1500)
+    p.add_argument("--steps", type=int, default=1150)
     p.add_argument("--batch", type=int, default=8)
     p.add_argument("--lr", type=float, default=2e-3)
     p.add_argument("--seed", type=int, default=0)
