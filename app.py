@@ -279,7 +279,7 @@ def create_demo(holder: Holder) -> gr.Blocks:
                 info = gr.Markdown()
             with gr.Column(scale=2):
                 chat = gr.Chatbot(label="Chat", height=360)
-                prompt = gr.Textbox(label="Question", value="What is the tempo of this clip?", lines=2)
+                prompt = gr.Textbox(label="Question", value="Which note is played?", lines=2)
                 with gr.Row():
                     send = gr.Button("Ask", variant="primary")
                     stop = gr.Button("Stop")
