@@ -81,10 +81,11 @@ def stream(lm, inputs: dict, tokenizer, eos_ids: tuple[int, ...], sampling: Samp
     cache = DynamicCache(config=lm.config)
     ids: list[int] = []
     text = ""
+    pending = 0  # ids[pending:] are not yet in ``text``
     t_first = None
     reason = "max_new_tokens"
     with torch.inference_mode():
-        out = lm(**inputs, cache=cache, use_cache=True)
+        out = lm(**inputs, cache=cache, use_cache=True, logits_to_keep=1)  # (1, 1, V): not (1, L, V)
         for step in range(sampling.max_new_tokens):
             if should_stop is not None and should_stop():
                 reason = "cancelled"
@@ -105,10 +106,11 @@ def stream(lm, inputs: dict, tokenizer, eos_ids: tuple[int, ...], sampling: Samp
             ids.append(nxt)
             if t_first is None:
                 t_first = time.perf_counter()
-            new_text = tokenizer.decode(ids, skip_special_tokens=True)
+            # decode only the tokens since the last complete character (O(1) per step, not O(n))
+            piece = tokenizer.decode(ids[pending:], skip_special_tokens=True)
             delta = ""
-            if not new_text.endswith("\ufffd"):
-                delta, text = new_text[len(text):], new_text
+            if not piece.endswith("\ufffd"):
+                delta, text, pending = piece, text + piece, len(ids)
             yield Step(step, nxt, tokenizer.convert_ids_to_tokens(nxt), delta, top)
             if nxt in eos_ids:
                 reason = "eos"
