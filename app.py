@@ -96,12 +96,17 @@ def _sampling(max_new, temperature, top_k, top_p, seed) -> Sampling:
                     None if seed in (None, "", -1) else int(seed), top_logits=5)
 
 
+def _shown(text: str) -> str:
+    """The chat renders markdown/HTML: show ``<audio>`` tags as code, not as an (invisible) element."""
+    return text.replace("<audio>", "`<audio>`")
+
+
 def _chat(history: list[dict], pending: tuple[str, str] | None = None) -> list[dict]:
     msgs = []
     for h in history:
-        msgs += [{"role": "user", "content": h["user"]}, {"role": "assistant", "content": h["answer"]}]
+        msgs += [{"role": "user", "content": _shown(h["user"])}, {"role": "assistant", "content": h["answer"]}]
     if pending:
-        msgs += [{"role": "user", "content": pending[0]}, {"role": "assistant", "content": pending[1]}]
+        msgs += [{"role": "user", "content": _shown(pending[0])}, {"role": "assistant", "content": pending[1]}]
     return msgs
 
 

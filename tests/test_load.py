@@ -24,10 +24,9 @@ def test_four_users_each_get_their_own_answer_and_one_can_cancel(server):
 
     ensure_examples()
     names = list(EXAMPLES)[:4]
-    solo = {}
-    c0 = Client(server, verbose=False)
+    solo = {}  # each asked alone, in a fresh session (a session keeps its chat history)
     for n in names:
-        solo[n] = _answer(_submit(c0, n))[0]
+        solo[n] = _answer(_submit(Client(server, verbose=False), n))[0]
     clients = [Client(server, verbose=False) for _ in names]
     finished = {}
     jobs = []
