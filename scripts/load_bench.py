@@ -78,16 +78,14 @@ def main(argv: list[str] | None = None) -> int:
     try:
         names = list(EXAMPLES)
         jobs = [(str(FOLDER / names[u % len(names)]), EXAMPLES[names[u % len(names)]][1]) for u in range(a.users)]
-        solo = {}
-        c = Client(url, verbose=False)
+        solo = {}  # each asked alone, in a fresh session (a session keeps its chat history)
         for song, q in set(jobs):
-            solo[(song, q)] = ask(c, song, q, a.max_new)
-        clients = [Client(url, verbose=False) for _ in range(a.users)]
+            solo[(song, q)] = ask(Client(url, verbose=False), song, q, a.max_new)
         results: list[list[dict]] = [[] for _ in range(a.users)]
 
         def user(u: int) -> None:
-            for _ in range(a.rounds):
-                results[u].append(ask(clients[u], *jobs[u], a.max_new))
+            for _ in range(a.rounds):  # a new conversation each round, as a user pressing Clear
+                results[u].append(ask(Client(url, verbose=False), *jobs[u], a.max_new))
 
         t0 = time.perf_counter()
         threads = [threading.Thread(target=user, args=(u,)) for u in range(a.users)]
