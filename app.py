@@ -210,19 +210,36 @@ def create_demo(holder: Holder) -> gr.Blocks:
         except USER_ERRORS as e:
             yield _chat(history), history, f"⚠️ {e}", gr.update(), gr.update(), gr.update(), None
 
-    def walk(files, segments_text, prompt, history, seconds, max_new, mask_start, mask_len):
+    def _walk_prep(files, segments_text, prompt, history):
         svc = holder.svc
+        clips = svc.clips(_songs(files, segments_text))
+        return svc, clips, svc.prepare(_turns(history, prompt or "…"), clips)
+
+    def walk_mask(files, segments_text, prompt, history, mask_start, mask_len):
+        """The mask slice alone (no model work): it follows the two mask controls."""
         try:
-            clips = svc.clips(_songs(files, segments_text))
-            prep = svc.prepare(_turns(history, prompt or "…"), clips)
-            mel, audio_text = teach.audio_md(svc, clips)
-            img, mask_text = teach.mask_view(prep, mask_start, mask_len)
-            return (teach.tokens_md(svc, prompt or "…", len(clips)), mel, audio_text, teach.splice_md(prep), img,
-                    mask_text, teach.budget_md(svc, seconds, prep.layout.prompt_length - prep.layout.totals().get("audio", 0),
-                                               int(max_new)), [])
+            return teach.mask_view(_walk_prep(files, segments_text, prompt, history)[2], mask_start, mask_len)
         except USER_ERRORS as e:
-            msg = f"⚠️ {e}"
-            return msg, None, "", "", None, "", "", []
+            return None, f"⚠️ {e}"
+
+    def walk_budget(files, segments_text, prompt, history, seconds, max_new):
+        """Step 7 alone (arithmetic on the config): it follows the duration slider."""
+        try:
+            svc, _, prep = _walk_prep(files, segments_text, prompt, history)
+        except USER_ERRORS as e:
+            return f"⚠️ {e}"
+        return teach.budget_md(svc, prep, seconds, int(max_new))
+
+    def walk(files, segments_text, prompt, history, seconds, max_new, mask_start, mask_len):
+        """Every step; the audio step runs the encoder, so this goes through the model queue."""
+        try:
+            svc, clips, prep = _walk_prep(files, segments_text, prompt, history)
+            mel, audio_text = teach.audio_md(svc, clips)
+        except USER_ERRORS as e:
+            return f"⚠️ {e}", None, "", "", None, "", "", []
+        img, mask_text = teach.mask_view(prep, mask_start, mask_len)
+        return (teach.tokens_md(svc, prompt or "…", len(clips)), mel, audio_text, teach.splice_md(prep), img,
+                mask_text, teach.budget_md(svc, prep, seconds, int(max_new)), [])
 
     def next_token(files, segments_text, prompt, history, generated, temperature, top_k, top_p, seed, advance):
         svc = holder.svc
@@ -388,8 +405,10 @@ def create_demo(holder: Holder) -> gr.Blocks:
         walk_btn.click(on_gpu(walk), walk_inputs, [step_tokens, mel_img, step_audio, step_splice, wmask_img, step_mask,
                                           step_budget, walk_ids], concurrency_id="model", concurrency_limit=1)
         for comp in (wmask_start, wmask_len):
-            comp.change(lambda *a: walk(*a)[4:6], walk_inputs, [wmask_img, step_mask], show_progress="hidden")
-        w_seconds.change(lambda *a: walk(*a)[6], walk_inputs, [step_budget], show_progress="hidden")
+            comp.change(walk_mask, [files, segments, prompt, history, wmask_start, wmask_len], [wmask_img, step_mask],
+                        show_progress="hidden")
+        w_seconds.change(walk_budget, [files, segments, prompt, history, w_seconds, max_new], [step_budget],
+                         show_progress="hidden")
         next_token_gpu = on_gpu(next_token)
         nt_inputs = [files, segments, prompt, history, walk_ids, w_temp, w_topk, w_topp, w_seed]
         next_btn.click(lambda *a: next_token_gpu(*a, True), nt_inputs, [step_next, walk_ids],

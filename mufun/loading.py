@@ -126,7 +126,7 @@ def hub_snapshot(repo_id: str, revision: str | None = None) -> Path:
                             f"{advice}") from None
         raise LoadError(f"{repo_id} is not in the local cache and offline mode is on (HF_HUB_OFFLINE). "
                         f"{advice}") from None
-    except (hfe.LocalEntryNotFoundError, OSError) as e:
+    except (hfe.LocalEntryNotFoundError, OSError):
         offline = os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes")
         why = "offline mode is on (HF_HUB_OFFLINE)" if offline else "the Hub cannot be reached"
         raise LoadError(f"{repo_id} is not in the local cache and {why}. {advice}") from None

@@ -90,9 +90,12 @@ def next_token_md(svc, prep: Prepared, generated: list[int], temperature: float,
             d["chosen"])
 
 
-def budget_md(svc, seconds: float, prompt_tokens: int, max_new: int) -> str:
+def budget_md(svc, prep: Prepared, seconds: float, max_new: int) -> str:
+    """Step 7 for the user's own question: its text tokens plus a song of ``seconds``."""
     cfg = svc.cfg
-    b = W.budget(cfg, float(seconds), int(prompt_tokens), int(max_new))
+    lay = prep.layout
+    prompt_tokens = lay.prompt_length - lay.totals().get("audio", 0)
+    b = W.budget(cfg, float(seconds), prompt_tokens, int(max_new))
     kv = " · ".join(f"{p}: {W.fmt_bytes(v)} ({W.fmt_bytes(b['kv_bytes_per_token'][p])}/token)"
                     for p, v in b["kv_bytes"].items())
     fit = "fits" if b["fits"] else "**does not fit**"

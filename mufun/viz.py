@@ -85,15 +85,6 @@ def mask_image(lay: Layout, size: int = 512, start: int = 0, end: int | None = N
     return im
 
 
-def legend(lay: Layout) -> list[tuple[str, str]]:
-    """(group, '#rrggbb') for each group present."""
-    seen = []
-    for b in lay.blocks():
-        if b.group not in [g for g, _ in seen]:
-            seen.append((b.group, "#%02x%02x%02x" % group_colour(b.group)))
-    return seen
-
-
 def _esc(s: str) -> str:
     import html
 

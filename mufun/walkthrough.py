@@ -18,7 +18,7 @@ from mufun.generate import Sampling
 from mufun.layout import PLACEHOLDER, Layout
 from mufun.prompt import AUDIO_TAG, Turn, build_segments, tokenize
 
-BYTES = {"float32": 4, "bfloat16": 2, "float16": 2, "int8": 1, "nf4": 0.5}
+KV_DTYPE_BYTES = {"float32": 4, "bfloat16": 2}  # the KV cache is kept in the compute dtype
 
 
 # -- 1. text -> pieces -> ids ------------------------------------------------------------------
@@ -90,7 +90,7 @@ def mel_picture(features: np.ndarray):
 
 
 # -- 3. splice -----------------------------------------------------------------------------------
-def splice(lay: Layout, show: int = 6) -> dict:
+def splice(lay: Layout) -> dict:
     """The ids before (one -200 per song) and after (every audio row at its own position)."""
     before = list(lay.input_ids)
     after: list[dict] = []
@@ -165,7 +165,7 @@ def budget(cfg: MuFunConfig, seconds: float, prompt_tokens: int, max_new: int) -
     audio = tokens_for_duration(seconds, cfg)
     total = prompt_tokens + audio + max_new
     padded = chunks * cfg.chunk_samples / SAMPLE_RATE
-    kv_per_token = {p: int(cfg.text.kv_bytes_per_token_bf16 * BYTES[p] / 2) for p in ("float32", "bfloat16")}
+    kv_per_token = {p: cfg.text.kv_bytes_per_token_bf16 * n // 2 for p, n in KV_DTYPE_BYTES.items()}
     per_chunk = cfg.tokens_per_chunk
     room = cfg.context_limit - prompt_tokens - max_new
     return {
@@ -180,23 +180,6 @@ def budget(cfg: MuFunConfig, seconds: float, prompt_tokens: int, max_new: int) -
         "max_seconds_that_fit": max(0, room // per_chunk) * cfg.chunk_samples / SAMPLE_RATE,
         "max_seconds_within_trained": max(0, (cfg.trained_length - prompt_tokens - max_new) // per_chunk) * 30,
     }
-
-
-def weight_bytes(n_params: dict[str, int], quantized_share: float) -> dict[str, float]:
-    """Weight memory per precision: ``quantized_share`` of the parameters (the Qwen3 decoder
-    linears) shrink with int8/nf4, the rest stays in bf16."""
-    total = n_params["total"]
-    q = total * quantized_share
-    return {"bfloat16": total * 2, "int8": (total - q) * 2 + q * 1, "nf4": (total - q) * 2 + q * 0.5,
-            "float32": total * 4}
-
-
-def decoder_linear_share(cfg: MuFunConfig, total_params: int) -> float:
-    t = cfg.text
-    per_layer = (t.hidden_size * t.num_attention_heads * t.head_dim * 2
-                 + t.hidden_size * t.num_key_value_heads * t.head_dim * 2
-                 + 3 * t.hidden_size * t.intermediate_size)
-    return per_layer * t.num_hidden_layers / total_params
 
 
 def fmt_bytes(n: float) -> str:

@@ -26,7 +26,6 @@ import sys
 import time
 from pathlib import Path
 
-import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -214,7 +213,7 @@ def bench_full(cfg: MuFunConfig, modes: list[str], device: str, prefill_tokens: 
                      "prefill_ms": pre_ms, "decode_tokens_per_s": tps, "lm_weight_GB": b / 1e9,
                      "achieved_GB_per_s": b * tps / 1e9,
                      "peak_gpu_GB": torch.cuda.max_memory_allocated() / 1e9 if device != "cpu" else None})
-        del model, lm
+        model = lm = prefill = None  # free the weights before the next precision
         if device != "cpu":
             torch.cuda.empty_cache()
             torch.cuda.reset_peak_memory_stats()

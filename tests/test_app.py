@@ -1,7 +1,5 @@
 """The app as users meet it: a running server, gradio_client, and a real Chromium."""
 import os
-import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -197,3 +195,15 @@ def test_browser_teacher_walkthrough_and_attention(server, tmp_path):
         page.get_by_text("Most attended seconds").first.wait_for(timeout=60000)
         page.screenshot(path=str(tmp_path / "attention.png"), full_page=True)
         b.close()
+
+
+def test_walkthrough_controls_follow_without_the_model(server):
+    """The budget slider and the mask slice are arithmetic on the layout: their own endpoints."""
+    from gradio_client import Client, handle_file
+
+    c = Client(server, verbose=False)
+    song = [handle_file(_example("a4-sine.wav"))]
+    budget = c.predict(song, "", "Which note is played?", 600, 64, api_name="/walk_budget")
+    assert "600 s → 20 chunk(s) × 300" in budget and "**6,000 audio tokens**" in budget
+    img, table = c.predict(song, "", "Which note is played?", 30, 4, api_name="/walk_mask")
+    assert "positions 30–33" in table and Path(img).exists()

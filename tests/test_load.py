@@ -1,8 +1,6 @@
 """Four users streaming at once through one app: each gets its own complete answer, in queue
 order; cancelling one leaves the others whole."""
-import threading
 import time
-from pathlib import Path
 
 from mufun.examples import EXAMPLES, FOLDER, ensure_examples
 

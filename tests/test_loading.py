@@ -1,11 +1,9 @@
 """Model sources and placement: the Hub path against a real local cache, quantization on CPU."""
-import shutil
 import time
 
 import pytest
 import torch
 
-from mufun import loading
 from mufun.checkpoint import save
 from mufun.config import MuFunConfig
 from mufun.loading import LoadError, LoadOptions, load, quantized_modules

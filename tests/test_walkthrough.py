@@ -57,6 +57,8 @@ def test_tiny_live_numbers(service, song, tokenizer):
     assert sp["after_length"] == sp["before_length"] - 1 + 600 == prep.layout.sequence_length
     rows = W.mask_rows(prep.layout, i, i + 3)
     assert [r["n_visible"] for r in rows] == [i + 1, i + 2, i + 3] and rows[0]["kind"] == "audio"
+    shown = teach.budget_md(service, prep, 45, 16)
+    assert "**600 audio tokens**" in shown and f"{cfg.context_limit:,} positions" in shown
     b = W.budget(cfg, 45, 40, 16)
     assert b["audio_tokens"] == 600 and b["kv_bytes_per_token"]["bfloat16"] == cfg.text.kv_bytes_per_token_bf16
 
