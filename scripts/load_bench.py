@@ -25,22 +25,27 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 
-def start_app() -> tuple[subprocess.Popen, str]:
+def start_app(log: Path | None = None, **env_extra: str) -> tuple[subprocess.Popen, str]:
+    """``python app.py`` on a free port, as a user starts it (the tests start theirs here too)."""
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    env = {**os.environ, "MUFUN_PORT": str(port), "GRADIO_ANALYTICS_ENABLED": "False"}
-    log = open(Path(tempfile.mkdtemp()) / "app.log", "w")
-    proc = subprocess.Popen([sys.executable, "app.py"], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+    env = {**os.environ, "MUFUN_PORT": str(port), "GRADIO_ANALYTICS_ENABLED": "False", **env_extra}
+    log = log or Path(tempfile.mkdtemp()) / "app.log"
+    proc = subprocess.Popen([sys.executable, "app.py"], cwd=ROOT, env=env, stdout=log.open("w"),
+                            stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}/"
-    for _ in range(360):
+    deadline = time.time() + 180
+    while time.time() < deadline:
         try:
             urllib.request.urlopen(url, timeout=2)
             return proc, url
         except Exception:
+            if proc.poll() is not None:
+                raise RuntimeError(log.read_text())
             time.sleep(0.5)
     proc.kill()
-    raise RuntimeError("the app did not start")
+    raise RuntimeError("the app did not start: " + log.read_text())
 
 
 def ask(client, song: str, question: str, max_new: int) -> dict:

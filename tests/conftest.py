@@ -56,34 +56,17 @@ def tiny_cfg():
 
 # -- the running app (one server for the whole session) ---------------------------------------
 import socket  # noqa: E402
-import subprocess  # noqa: E402
 import sys  # noqa: E402
-import time  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
 def start_app(log: Path, **env_extra: str):
-    """``python app.py`` on a free port, as a user starts it; returns (process, url)."""
-    import urllib.request
+    """``python app.py`` on a free port, offline; returns (process, url)."""
+    sys.path.insert(0, str(ROOT / "scripts"))
+    from load_bench import start_app as start
 
-    port = free_port()
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "MUFUN_PORT": str(port), "GRADIO_ANALYTICS_ENABLED": "False",
-           **env_extra}
-    proc = subprocess.Popen([sys.executable, "app.py"], cwd=ROOT, env=env, stdout=log.open("w"),
-                            stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}/"
-    deadline = time.time() + 180
-    while time.time() < deadline:
-        try:
-            urllib.request.urlopen(url, timeout=2)
-            return proc, url
-        except Exception:
-            if proc.poll() is not None:
-                raise RuntimeError(log.read_text())
-            time.sleep(0.5)
-    proc.kill()
-    raise RuntimeError("app did not start: " + log.read_text())
+    return start(log, HF_HUB_OFFLINE="1", **env_extra)
 
 
 def free_port() -> int:
