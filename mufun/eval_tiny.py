@@ -7,6 +7,9 @@ question goes through the app's own path (``MuFunService.ask``: prepare, encode,
 greedy streaming decode) and the free-text answer is graded with ``synth.read_label``.
 ``--ablate`` zeroes the audio embeddings (the connector's output) before the splice: the
 answers can then only come from the question, so accuracy should fall to chance.
+``--recordings`` also asks the tempo of steady beats recorded the way a user would
+(``synth.recording``: claps or knocks in a room, any tempo, 48 kHz stereo), which training
+never saw; an answer is plausible within ``PLAUSIBLE_BPM`` of the true tempo.
 """
 from __future__ import annotations
 
@@ -78,6 +81,38 @@ def evaluate(svc: MuFunService, per_kind: int = 40, seed: int = 1000, log=None) 
     return out
 
 
+PLAUSIBLE_BPM = 20  # one step of the trained tempo labels
+RECORDED_BPM = (72, 90, 104, 118, 133, 150)
+
+
+@dataclass(frozen=True)
+class Recording:
+    bpm: float
+    answer: str
+
+    @property
+    def heard(self) -> int | None:
+        label = synth.read_label("tempo", self.answer)
+        return int(label) if label else None
+
+    @property
+    def plausible(self) -> bool:
+        return self.heard is not None and abs(self.heard - self.bpm) <= PLAUSIBLE_BPM
+
+
+def recordings(svc: MuFunService, bpms=RECORDED_BPM, seed: int = 2000, seconds: float = 12.0,
+               question: str = "What is the tempo of this clip?") -> list[Recording]:
+    """Ask the tempo of user-like recordings of a steady beat."""
+    from mufun.audio import load_array
+
+    rng = np.random.default_rng(seed)
+    out = []
+    for bpm in bpms:
+        clip = load_array(synth.recording(bpm, seconds, rng), 48_000, svc.cfg, source=f"recording-{bpm}bpm")
+        out.append(Recording(bpm, ask(svc, clip, question)))
+    return out
+
+
 def table(results: list[Result]) -> str:
     rows = ["| kind | labels | accuracy | chance |", "|---|---|---|---|"]
     for r in results:
@@ -92,6 +127,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--per-kind", type=int, default=40)
     p.add_argument("--seed", type=int, default=1000)
     p.add_argument("--ablate", action="store_true", help="also run with the audio embeddings zeroed")
+    p.add_argument("--recordings", action="store_true", help="also ask the tempo of user-like recordings")
     p.add_argument("--verbose", action="store_true")
     p.add_argument("--json", action="store_true")
     a = p.parse_args(argv)
@@ -102,12 +138,20 @@ def main(argv: list[str] | None = None) -> int:
     if a.ablate:
         with audio_zeroed(svc):
             runs["audio zeroed"] = evaluate(svc, a.per_kind, a.seed, log)
+    recs = recordings(svc) if a.recordings else []
     if a.json:
-        print(json.dumps({name: {r.kind: {"correct": r.correct, "total": r.total, "chance": r.chance}
-                                 for r in res} for name, res in runs.items()}, indent=2))
+        out = {name: {r.kind: {"correct": r.correct, "total": r.total, "chance": r.chance}
+                      for r in res} for name, res in runs.items()}
+        if recs:
+            out["recordings"] = [{"bpm": r.bpm, "answer": r.answer, "plausible": r.plausible} for r in recs]
+        print(json.dumps(out, indent=2))
     else:
         for name, res in runs.items():
             print(f"\n{svc.cfg.name} ({a.model}), {name}:\n{table(res)}")
+        if recs:
+            print(f"\nRecorded steady beats (plausible = within {PLAUSIBLE_BPM} BPM):")
+            for r in recs:
+                print(f"  {r.bpm:5.0f} BPM -> {r.answer!r}  {'plausible' if r.plausible else 'NOT plausible'}")
         print(f"\n{sum(r.total for res in runs.values() for r in res)} questions in "
               f"{time.perf_counter() - t0:.0f} s")
     return 0

@@ -23,7 +23,7 @@ def _song(family: str, seed: int, seconds: float, **labels: str) -> np.ndarray:
 # name -> (make samples, question, question kind, expected label)
 EXAMPLES = {
     "beat-120bpm.wav": (lambda: _song("beat", 7, 12, tempo="120", loudness="loud"),
-                        "Is this loud or quiet?", "loudness", "loud"),
+                        "What is the tempo of this clip?", "tempo", "120"),
     "a4-sine.wav": (lambda: _song("tone", 8, 6, note="A4", timbre="sine", loudness="loud"),
                     "Which note is played?", "note", "A4"),
     "c-major-square.wav": (lambda: _song("chord", 9, 6, quality="major", timbre="square", loudness="loud"),

@@ -26,7 +26,7 @@ import numpy as np
 
 RATE = 16_000
 NOTES = {"C4": 261.63, "D4": 293.66, "E4": 329.63, "F4": 349.23, "G4": 392.00, "A4": 440.00, "B4": 493.88}
-TEMPOS = (60, 80, 100, 120, 140, 160)
+TEMPOS = (60, 90, 120, 150)
 WAVES = ("sine", "square", "sawtooth")
 QUALITIES = ("major", "minor")
 LEVELS = ("loud", "quiet")
@@ -70,6 +70,7 @@ class Song:
     samples: np.ndarray  # mono float32 at ``rate``
     rate: int
     labels: dict[str, str] = field(default_factory=dict)
+    onsets: tuple[float, ...] = ()  # beat family: when each hit starts, in seconds
 
 
 # -- sound makers ------------------------------------------------------------------------------
@@ -96,8 +97,9 @@ def tone(freqs: list[float], seconds: float, waveform: str, rate: int = RATE) ->
     return (x * _envelope(len(t), rate)).astype(np.float32)
 
 
-def beat(bpm: float, seconds: float, rng: np.random.Generator, rate: int = RATE) -> np.ndarray:
-    """Clicks or noise bursts on every beat (accented downbeats) over a quiet noise bed."""
+def beat(bpm: float, seconds: float, rng: np.random.Generator, rate: int = RATE) -> tuple[np.ndarray, list[float]]:
+    """Clicks or noise bursts on every beat (accented downbeats) over a quiet noise bed, and the
+    times the hits start."""
     n = int(seconds * rate)
     x = rng.normal(0, 10 ** rng.uniform(-3.2, -2.3), n)  # the room
     length = int(rate * rng.uniform(0.02, 0.08))
@@ -109,12 +111,13 @@ def beat(bpm: float, seconds: float, rng: np.random.Generator, rate: int = RATE)
         hit = rng.normal(0, 0.5, length) * decay
     period = 60.0 / bpm * rate
     start = rng.uniform(0, period)
-    i = 0
+    i, onsets = 0, []
     while start + i * period + length < n:
         s = int(start + i * period)
         x[s:s + length] += hit * (1.0 if i % 4 == 0 else rng.uniform(0.5, 0.8))
+        onsets.append(s / rate)
         i += 1
-    return x.astype(np.float32)
+    return x.astype(np.float32), onsets
 
 
 def _triad(root: float, quality: str) -> list[float]:
@@ -125,10 +128,11 @@ def _triad(root: float, quality: str) -> list[float]:
 def make_song(family: str, rng: np.random.Generator, seconds: float | None = None, rate: int = RATE,
               **fixed: str) -> Song:
     """One clip of ``family`` with random labels (or those given in ``fixed``)."""
-    seconds = seconds if seconds is not None else pick_seconds(rng)
+    seconds = seconds if seconds is not None else pick_seconds(rng, family)
     labels = {k: fixed.get(k) or str(rng.choice(LABELS[k])) for k in FAMILY_KINDS[family]}
+    onsets: list[float] = []
     if family == "beat":
-        x = beat(float(labels["tempo"]) * rng.uniform(0.985, 1.015), seconds, rng, rate)
+        x, onsets = beat(float(labels["tempo"]) * rng.uniform(0.985, 1.015), seconds, rng, rate)
     elif family == "tone":
         f = NOTES[labels["note"]] * 2 ** (rng.uniform(-0.2, 0.2) / 12)
         x = tone([f], seconds, labels["timbre"], rate)
@@ -139,13 +143,56 @@ def make_song(family: str, rng: np.random.Generator, seconds: float | None = Non
         raise ValueError(f"unknown family {family!r}")
     peak = rng.uniform(0.4, 0.9) if labels["loudness"] == "loud" else rng.uniform(0.01, 0.05)
     x = x / max(float(np.max(np.abs(x))), 1e-9) * peak
-    return Song(family, x.astype(np.float32), rate, labels)
+    return Song(family, x.astype(np.float32), rate, labels, tuple(onsets))
 
 
-def pick_seconds(rng: np.random.Generator) -> float:
-    """Mostly one chunk (3-30 s); one clip in five runs 31-50 s (two chunks)."""
-    return float(rng.uniform(31, 50) if rng.random() < 0.2 else rng.uniform(3, 30))
+# a tempo needs several beats: beat clips last at least this long (8 beats at 60 BPM)
+MIN_SECONDS = {"beat": 8.0, "tone": 3.0, "chord": 3.0}
+
+
+def pick_seconds(rng: np.random.Generator, family: str = "tone") -> float:
+    """Mostly one chunk (3-30 s, beats from 8 s); one clip in five runs 31-50 s (two chunks)."""
+    return float(rng.uniform(31, 50) if rng.random() < 0.2 else rng.uniform(MIN_SECONDS[family], 30))
 
 
 def family_of(kind: str) -> tuple[str, ...]:
     return tuple(f for f, ks in FAMILY_KINDS.items() if kind in ks)
+
+
+# -- what a microphone hears ----------------------------------------------------------------
+def _band(x: np.ndarray, rate: int, lo: float, hi: float) -> np.ndarray:
+    """Keep ``lo``-``hi`` Hz (FFT mask)."""
+    spec = np.fft.rfft(x)
+    f = np.fft.rfftfreq(len(x), 1 / rate)
+    spec[(f < lo) | (f > hi)] = 0
+    return np.fft.irfft(spec, len(x))
+
+
+def recording(bpm: float, seconds: float, rng: np.random.Generator, rate: int = 48_000) -> np.ndarray:
+    """A steady beat as someone might record it in the browser, unlike any training clip: hand
+    claps or knocks a human times (+-10 ms), in a reverberant room, over background noise and
+    mains hum, starting after a second of room tone; stereo at 48 kHz. Any tempo, not only the
+    trained ones. Returns (samples, 2) float32."""
+    n = int(seconds * rate)
+    t = np.arange(n) / rate
+    x = _band(rng.normal(0, 1, n), rate, 40, 6000) * 10 ** rng.uniform(-3.0, -2.2)  # room tone
+    x += 10 ** rng.uniform(-3.3, -2.7) * np.sin(2 * np.pi * rng.choice([50, 60]) * t)  # hum
+    k = np.arange(int(0.12 * rate))
+    kind = rng.choice(["clap", "knock"])
+    period, at = 60.0 / bpm, rng.uniform(0.6, 1.5)
+    while at + 0.15 < seconds:
+        if kind == "clap":
+            hit = _band(rng.normal(0, 1, len(k)), rate, 700, 4000) * np.exp(-k / (rate * 0.012))
+        else:
+            f0 = rng.uniform(120, 260)
+            hit = (np.sin(2 * np.pi * f0 * k / rate) + 0.3 * rng.normal(0, 1, len(k))) * np.exp(-k / (rate * 0.02))
+        s = int((at + rng.normal(0, 0.01)) * rate)
+        x[s:s + len(k)] += hit / np.abs(hit).max() * rng.uniform(0.6, 1.0)
+        at += period
+    ir_len = int(rng.uniform(0.2, 0.5) * rate)  # the room: a decaying noise tail
+    ir = rng.normal(0, 1, ir_len) * np.exp(-np.arange(ir_len) / (ir_len / 6)) * 0.15
+    ir[0] = 1.0
+    wet = np.fft.irfft(np.fft.rfft(x, n + ir_len) * np.fft.rfft(ir, n + ir_len), n + ir_len)[:n]
+    wet = wet / np.abs(wet).max() * rng.uniform(0.3, 0.8)
+    stereo = np.stack([wet, np.roll(wet, int(rng.integers(5, 40))) * rng.uniform(0.7, 1.0)], axis=1)
+    return stereo.astype(np.float32)

@@ -207,3 +207,42 @@ def test_walkthrough_controls_follow_without_the_model(server):
     assert "600 s → 20 chunk(s) × 300" in budget and "**6,000 audio tokens**" in budget
     img, table = c.predict(song, "", "Which note is played?", 30, 4, api_name="/walk_mask")
     assert "positions 30–33" in table and Path(img).exists()
+
+
+@pytest.mark.browser
+def test_browser_recorded_steady_beat_gets_a_plausible_tempo(server, tmp_path):
+    """A user records a steady beat (claps or knocks in a room, 100 BPM) with the microphone:
+    Chromium's fake capture device plays it into the Record button, the recording is added to
+    the songs and the tempo asked. The recording reaches the model (one 30 s chunk in the
+    layout) and the answer names a tempo. Whether that tempo is plausible is measured, not
+    asserted: ``python -m mufun.eval_tiny --recordings`` (README: 3 of 6; this one gets 150)."""
+    import numpy as np
+    import soundfile as sf
+    from playwright.sync_api import sync_playwright
+
+    from mufun import synth
+
+    wav = tmp_path / "steady-beat.wav"
+    sf.write(str(wav), synth.recording(100, 14, np.random.default_rng(21)), 48_000, subtype="PCM_16")
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=[
+            "--no-sandbox", "--disable-gpu", "--use-fake-ui-for-media-stream",
+            "--use-fake-device-for-media-stream", f"--use-file-for-fake-audio-capture={wav}"])
+        ctx = b.new_context(viewport={"width": 1300, "height": 1000}, permissions=["microphone"])
+        page = ctx.new_page()
+        page.goto(server)
+        page.locator(".record-button").first.click()
+        page.wait_for_timeout(11000)
+        page.locator(".stop-button").first.click()
+        page.wait_for_timeout(2500)
+        page.get_by_role("button", name="Add recording to songs").click()
+        page.get_by_text(".wav").first.wait_for(timeout=20000)
+        page.get_by_label("Question").fill("What is the tempo of this clip?")
+        page.get_by_role("button", name="Ask").click()
+        page.get_by_text("stop:").wait_for(timeout=60000)
+        page.screenshot(path=str(tmp_path / "recorded.png"), full_page=True)
+        answer = _bot_text(page)
+        page.get_by_role("tab", name="Token layout").click()
+        page.get_by_text("300 audio tokens").first.wait_for(timeout=20000)
+        b.close()
+    assert synth.read_label("tempo", answer) is not None, answer  # "About N BPM." with a trained N

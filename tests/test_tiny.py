@@ -20,12 +20,15 @@ def test_the_shipped_weights_are_the_default(service):
 @needs_weights
 def test_fresh_clips_are_answered_from_the_sound(service):
     """A small, fast version of ``python -m mufun.eval_tiny`` (clips from a seed training never used)."""
-    res = {r.kind: r for r in evaluate(service, per_kind=8, seed=4242)}
-    # what the shipped weights learned (README); tempo and chord quality are still at chance
-    for k in ("note", "timbre", "loudness"):
-        assert res[k].accuracy >= 0.85, {k: r.accuracy for k, r in res.items()}
+    res = {r.kind: r for r in evaluate(service, per_kind=12, seed=4242)}
+    # the four kinds the shipped weights learned (README: 91-100 % on 40 clips each); chord
+    # quality is still at chance. 12 clips per kind: a margin for the small sample, far above
+    # the 14-33 % a model that does not hear would get.
+    learned = ("tempo", "note", "timbre", "loudness")
+    acc = {k: res[k].accuracy for k in learned}
+    assert min(acc.values()) >= 0.75 and sum(acc.values()) / 4 >= 0.85, acc
     with audio_zeroed(service):
-        zeroed = {r.kind: r for r in evaluate(service, per_kind=8, seed=4242)}
+        zeroed = {r.kind: r for r in evaluate(service, per_kind=12, seed=4242)}
     for k, r in zeroed.items():  # without the sound: no better than guessing
         assert r.accuracy <= r.chance + 0.25, (k, r.accuracy)
     assert service.cache.encoder_calls >= 0
@@ -47,11 +50,11 @@ def test_training_is_deterministic_from_a_seed(tmp_path):
 
     from mufun.train_tiny import train
 
-    outs = [train(tmp_path / f"run{k}", steps=2, batch=2, lr=1e-3, seed=5, n_per_family=1, log=lambda s: None)
+    outs = [train(tmp_path / f"run{k}", steps=2, batch=2, lr=1e-3, seed=5, n_clips=3, log=lambda s: None)
             for k in range(2)]
     a, b = (load_file(str(next(o.glob("*.safetensors")))) for o in outs)
     assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
-    c = load_file(str(next(train(tmp_path / "other", steps=2, batch=2, lr=1e-3, seed=6, n_per_family=1,
+    c = load_file(str(next(train(tmp_path / "other", steps=2, batch=2, lr=1e-3, seed=6, n_clips=3,
                                  log=lambda s: None).glob("*.safetensors"))))
     assert any(not torch.equal(a[k], c[k]) for k in a)
 
@@ -64,3 +67,30 @@ def test_synthetic_labels_are_graded_strictly():
     rng = np.random.default_rng(0)
     s = synth.make_song("beat", rng, seconds=10, tempo="60", loudness="quiet")
     assert s.labels == {"tempo": "60", "loudness": "quiet"} and np.abs(s.samples).max() <= 0.05 + 1e-6
+
+
+def test_beat_onsets_follow_the_segment_and_mark_their_rows():
+    """The onset probe's targets: hit times move with a cut segment and land in their 100 ms row."""
+    from mufun.config import MuFunConfig
+    from mufun.train_tiny import make_example, onset_targets
+
+    cfg, rng = MuFunConfig.tiny(), np.random.default_rng(3)
+    exs = [make_example("beat", rng, cfg) for _ in range(12)]
+    cut = next(e for e in exs if e.clip.segment)
+    assert all(0 <= t < cut.clip.used_s for t in cut.onsets)
+    period = 60 / float(cut.labels["tempo"])
+    assert np.allclose(np.diff(cut.onsets), period, rtol=0.02)  # a steady beat, +-1.5 % tempo jitter
+    rows = int(cut.clip.used_s * 10)
+    y = onset_targets(cut, rows, 10.0)
+    assert int(y.sum()) == sum(int(t * 10) < rows for t in cut.onsets)
+    energy = cut.features.float().permute(1, 0, 2).reshape(cfg.encoder.num_mel_bins, -1).mean(0)
+    per_row = energy[:rows * 10].reshape(rows, 10).max(1).values
+    assert per_row[y == 1].mean() > per_row[y == 0].mean() + 0.3  # the marked rows are where hits are
+    assert min(e.clip.used_s for e in exs) >= synth.MIN_SECONDS["beat"] - 0.01
+
+
+def test_a_recording_is_unlike_the_training_clips():
+    rng = np.random.default_rng(0)
+    x = synth.recording(100, 6, rng)
+    assert x.shape == (6 * 48_000, 2) and x.dtype == np.float32 and 0.3 <= np.abs(x).max() <= 0.8
+    assert np.abs(x[:int(0.5 * 48_000)]).max() < 0.05  # room tone before the first clap
