@@ -119,12 +119,12 @@ def hub_snapshot(repo_id: str, revision: str | None = None) -> Path:
                         f"Known MuFun models: {', '.join(KNOWN_HUB_IDS)}.") from None
     except hfe.RevisionNotFoundError:
         raise LoadError(f"{repo_id}: revision {revision!r} does not exist.") from None
-    except (ConnectionError, TimeoutError) as e:
-        if not isinstance(e, hfe.OfflineModeIsEnabled):
-            raise LoadError(f"The download of {repo_id} was cut off or the Hub stopped answering "
-                            f"({type(e).__name__}). Load again to resume: files already downloaded are kept. "
-                            f"{advice}") from None
+    except hfe.OfflineModeIsEnabled:  # a ConnectionError: before the cut-off clause
         raise LoadError(f"{repo_id} is not in the local cache and offline mode is on (HF_HUB_OFFLINE). "
+                        f"{advice}") from None
+    except (ConnectionError, TimeoutError) as e:
+        raise LoadError(f"The download of {repo_id} was cut off or the Hub stopped answering "
+                        f"({type(e).__name__}). Load again to resume: files already downloaded are kept. "
                         f"{advice}") from None
     except (hfe.LocalEntryNotFoundError, OSError):
         offline = os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes")

@@ -37,6 +37,8 @@ LABELS: dict[str, tuple[str, ...]] = {
 KINDS = tuple(LABELS)
 FAMILY_KINDS = {"beat": ("tempo", "loudness"), "tone": ("note", "timbre", "loudness"),
                 "chord": ("quality", "timbre", "loudness")}
+# a tempo needs several beats: beat clips last at least this long (8 beats at 60 BPM)
+MIN_SECONDS = {"beat": 8.0, "tone": 3.0, "chord": 3.0}
 
 QUESTIONS: dict[str, tuple[str, ...]] = {
     "tempo": ("What is the tempo of this clip?", "How fast is the beat, in BPM?", "Estimate the tempo.",
@@ -146,11 +148,7 @@ def make_song(family: str, rng: np.random.Generator, seconds: float | None = Non
     return Song(family, x.astype(np.float32), rate, labels, tuple(onsets))
 
 
-# a tempo needs several beats: beat clips last at least this long (8 beats at 60 BPM)
-MIN_SECONDS = {"beat": 8.0, "tone": 3.0, "chord": 3.0}
-
-
-def pick_seconds(rng: np.random.Generator, family: str = "tone") -> float:
+def pick_seconds(rng: np.random.Generator, family: str) -> float:
     """Mostly one chunk (3-30 s, beats from 8 s); one clip in five runs 31-50 s (two chunks)."""
     return float(rng.uniform(31, 50) if rng.random() < 0.2 else rng.uniform(MIN_SECONDS[family], 30))
 

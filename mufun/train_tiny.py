@@ -107,9 +107,9 @@ def probes(cfg: MuFunConfig) -> torch.nn.ModuleDict:
 
 def onset_targets(ex: Example, n_rows: int, per_second: float) -> torch.Tensor:
     """1.0 for every audio row (1 / ``per_second`` s of sound) in which a hit starts."""
+    rows = [int(t * per_second) for t in ex.onsets]
     y = torch.zeros(n_rows)
-    idx = [int(t * per_second) for t in ex.onsets if int(t * per_second) < n_rows]
-    y[idx] = 1.0
+    y[[r for r in rows if r < n_rows]] = 1.0
     return y
 
 

@@ -215,7 +215,7 @@ def test_browser_recorded_steady_beat_gets_a_plausible_tempo(server, tmp_path):
     Chromium's fake capture device plays it into the Record button, the recording is added to
     the songs and the tempo asked. The recording reaches the model (one 30 s chunk in the
     layout) and the answer names a tempo. Whether that tempo is plausible is measured, not
-    asserted: ``python -m mufun.eval_tiny --recordings`` (README: 3 of 6; this one gets 150)."""
+    asserted: ``python -m mufun.eval_tiny --recordings`` (README: 3 of 6 plausible)."""
     import numpy as np
     import soundfile as sf
     from playwright.sync_api import sync_playwright
