@@ -94,3 +94,19 @@ def test_a_recording_is_unlike_the_training_clips():
     x = synth.recording(100, 6, rng)
     assert x.shape == (6 * 48_000, 2) and x.dtype == np.float32 and 0.3 <= np.abs(x).max() <= 0.8
     assert np.abs(x[:int(0.5 * 48_000)]).max() < 0.05  # room tone before the first clap
+
+
+def test_recorded_beats_are_graded_by_distance(capsys):
+    """``eval_tiny --recordings``: each user-like recording gets an answer, graded within PLAUSIBLE_BPM."""
+    import json
+
+    from mufun.eval_tiny import PLAUSIBLE_BPM, RECORDED_BPM, Recording, main
+
+    assert Recording(100, "About 120 BPM.").plausible and Recording(100, "About 90 BPM.").plausible
+    assert not Recording(100, "About 150 BPM.").plausible and not Recording(100, "About 11111").plausible
+    assert main(["--per-kind", "1", "--recordings", "--json"]) == 0
+    recs = json.loads(capsys.readouterr().out)["recordings"]
+    assert [r["bpm"] for r in recs] == list(RECORDED_BPM)
+    for r in recs:
+        heard = synth.read_label("tempo", r["answer"])
+        assert r["plausible"] == (heard is not None and abs(int(heard) - r["bpm"]) <= PLAUSIBLE_BPM)
