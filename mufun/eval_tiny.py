@@ -8,8 +8,9 @@ greedy streaming decode) and the free-text answer is graded with ``synth.read_la
 ``--ablate`` zeroes the audio embeddings (the connector's output) before the splice: the
 answers can then only come from the question, so accuracy should fall to chance.
 ``--recordings`` also asks the tempo of steady beats recorded the way a user would
-(``synth.recording``: claps or knocks in a room, any tempo, 48 kHz stereo), which training
-never saw; an answer is plausible within ``PLAUSIBLE_BPM`` of the true tempo.
+(``synth.recording``: claps or knocks in a room, 48 kHz stereo, at tempos between the trained
+labels too), a generator training never calls; an answer is plausible within ``PLAUSIBLE_BPM``
+of the true tempo. ``--takes K`` records K different takes of each tempo.
 """
 from __future__ import annotations
 
@@ -81,7 +82,7 @@ def evaluate(svc: MuFunService, per_kind: int = 40, seed: int = 1000, log=None) 
     return out
 
 
-PLAUSIBLE_BPM = 20  # one step of the trained tempo labels
+PLAUSIBLE_BPM = 20  # under one step of the trained tempo labels (30-40 BPM)
 RECORDED_BPM = (72, 90, 104, 118, 133, 150)
 
 
@@ -101,15 +102,16 @@ class Recording:
 
 
 def recordings(svc: MuFunService, bpms=RECORDED_BPM, seed: int = 2000, seconds: float = 12.0,
-               question: str = "What is the tempo of this clip?") -> list[Recording]:
-    """Ask the tempo of user-like recordings of a steady beat."""
+               question: str = "What is the tempo of this clip?", takes: int = 1) -> list[Recording]:
+    """Ask the tempo of user-like recordings of a steady beat (``takes`` of each tempo)."""
     from mufun.audio import load_array
 
     rng = np.random.default_rng(seed)
     out = []
-    for bpm in bpms:
-        clip = load_array(synth.recording(bpm, seconds, rng), 48_000, svc.cfg, source=f"recording-{bpm}bpm")
-        out.append(Recording(bpm, ask(svc, clip, question)))
+    for _ in range(takes):
+        for bpm in bpms:
+            clip = load_array(synth.recording(bpm, seconds, rng), 48_000, svc.cfg, source=f"recording-{bpm}bpm")
+            out.append(Recording(bpm, ask(svc, clip, question)))
     return out
 
 
@@ -128,6 +130,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--seed", type=int, default=1000)
     p.add_argument("--ablate", action="store_true", help="also run with the audio embeddings zeroed")
     p.add_argument("--recordings", action="store_true", help="also ask the tempo of user-like recordings")
+    p.add_argument("--takes", type=int, default=1, help="recordings of each tempo (with --recordings)")
     p.add_argument("--verbose", action="store_true")
     p.add_argument("--json", action="store_true")
     a = p.parse_args(argv)
@@ -138,7 +141,7 @@ def main(argv: list[str] | None = None) -> int:
     if a.ablate:
         with audio_zeroed(svc):
             runs["audio zeroed"] = evaluate(svc, a.per_kind, a.seed, log)
-    recs = recordings(svc) if a.recordings else []
+    recs = recordings(svc, takes=a.takes) if a.recordings else []
     if a.json:
         out = {name: {r.kind: {"correct": r.correct, "total": r.total, "chance": r.chance}
                       for r in res} for name, res in runs.items()}
@@ -152,6 +155,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"\nRecorded steady beats (plausible = within {PLAUSIBLE_BPM} BPM):")
             for r in recs:
                 print(f"  {r.bpm:5.0f} BPM -> {r.answer!r}  {'plausible' if r.plausible else 'NOT plausible'}")
+            print(f"  {sum(r.plausible for r in recs)} of {len(recs)} plausible")
         print(f"\n{sum(r.total for res in runs.values() for r in res)} questions in "
               f"{time.perf_counter() - t0:.0f} s")
     return 0

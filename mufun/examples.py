@@ -16,11 +16,16 @@ RATE = synth.RATE
 FOLDER = Path(__file__).resolve().parent.parent / "assets" / "examples"
 
 
-def _song(family: str, seed: int, seconds: float, **labels: str) -> np.ndarray:
-    return synth.make_song(family, np.random.default_rng(seed), seconds=seconds, **labels).samples
+def _song(family: str, seed: int, seconds: float, **labels: str) -> tuple[np.ndarray, int]:
+    return synth.make_song(family, np.random.default_rng(seed), seconds=seconds, **labels).samples, RATE
 
 
-# name -> (make samples, question, question kind, expected label)
+def _recording(bpm: float, seed: int, seconds: float) -> tuple[np.ndarray, int]:
+    """Claps in a room, 48 kHz stereo: what a visitor's own recording sounds like."""
+    return synth.recording(bpm, seconds, np.random.default_rng(seed)), 48_000
+
+
+# name -> (make (samples, rate), question, question kind, expected label)
 EXAMPLES = {
     "beat-120bpm.wav": (lambda: _song("beat", 7, 12, tempo="120", loudness="loud"),
                         "What is the tempo of this clip?", "tempo", "120"),
@@ -32,6 +37,7 @@ EXAMPLES = {
                                "What waveform is this?", "timbre", "sawtooth"),
     "quiet-e4.wav": (lambda: _song("tone", 11, 8, note="E4", timbre="square", loudness="quiet"),
                      "Is this loud or quiet?", "loudness", "quiet"),
+    "claps-in-a-room-90bpm.wav": (lambda: _recording(90, 12, 12), "How fast is the beat, in BPM?", "tempo", "90"),
 }
 
 
@@ -42,6 +48,7 @@ def ensure_examples(folder: Path = FOLDER) -> list[tuple[str, str]]:
     for name, (make, question, _, _) in EXAMPLES.items():
         p = folder / name
         if not p.exists():
-            sf.write(str(p), make(), RATE, subtype="PCM_16")
+            samples, rate = make()
+            sf.write(str(p), samples, rate, subtype="PCM_16")
         out.append((str(p), question))
     return out

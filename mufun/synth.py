@@ -3,7 +3,7 @@
 Every clip is made in code from a seed (``make_clip(kind, rng)``), so the data set is
 reproducible and has a clean origin. Three sound families carry five question kinds:
 
-- ``beat``: a click/drum track at a tempo, over a quiet noise bed      -> tempo, loudness
+- ``beat``: hits at a steady tempo, clean clicks or recorded-style claps -> tempo, loudness
 - ``tone``: one sustained note with a waveform                          -> note, timbre, loudness
 - ``chord``: a major or minor triad with a waveform                     -> quality, timbre, loudness
 
@@ -39,6 +39,8 @@ FAMILY_KINDS = {"beat": ("tempo", "loudness"), "tone": ("note", "timbre", "loudn
                 "chord": ("quality", "timbre", "loudness")}
 # a tempo needs several beats: beat clips last at least this long (8 beats at 60 BPM)
 MIN_SECONDS = {"beat": 8.0, "tone": 3.0, "chord": 3.0}
+# the share of beat tracks that sound recorded (claps in a room) rather than clean clicks
+ROOMY = 0.35
 
 QUESTIONS: dict[str, tuple[str, ...]] = {
     "tempo": ("What is the tempo of this clip?", "How fast is the beat, in BPM?", "Estimate the tempo.",
@@ -100,26 +102,66 @@ def tone(freqs: list[float], seconds: float, waveform: str, rate: int = RATE) ->
 
 
 def beat(bpm: float, seconds: float, rng: np.random.Generator, rate: int = RATE) -> tuple[np.ndarray, list[float]]:
-    """Clicks or noise bursts on every beat (accented downbeats) over a quiet noise bed, and the
-    times the hits start."""
+    """Hits on every beat (accented downbeats) and the times they start. Most tracks are clean:
+    one click or noise burst repeated exactly over a quiet noise bed. A share ``ROOMY`` sounds
+    recorded: claps, knocks or kicks, each hit a little different and a little off the grid
+    (human timing), after up to 1.5 s of room tone, with mains hum and room reverb."""
     n = int(seconds * rate)
+    t = np.arange(n) / rate
     x = rng.normal(0, 10 ** rng.uniform(-3.2, -2.3), n)  # the room
-    length = int(rate * rng.uniform(0.02, 0.08))
+    roomy = rng.random() < ROOMY
+    kind = str(rng.choice(["clap", "knock", "kick", "click", "noise"] if roomy else ["click", "noise"]))
+    length = int(rate * (0.12 if roomy else rng.uniform(0.02, 0.08)))
     k = np.arange(length)
-    decay = np.exp(-k / (length / rng.uniform(3, 6)))
-    if rng.random() < 0.5:
-        hit = np.sin(2 * np.pi * rng.uniform(500, 3000) * k / rate) * decay
-    else:
-        hit = rng.normal(0, 0.5, length) * decay
-    period = 60.0 / bpm * rate
-    start = rng.uniform(0, period)
+    pitch = rng.uniform(500, 3000) if kind == "click" else rng.uniform(60, 300)
+    tau = length / rng.uniform(3, 6) if not roomy else rate * rng.uniform(0.005, 0.03)
+    fixed = _hit(kind, k, rate, pitch, tau, rng)
+    period = 60.0 / bpm
+    at = rng.uniform(0, period) + (rng.uniform(0, 1.5) if roomy else 0.0)
+    jitter = rng.uniform(0, 0.015) if roomy else 0.0
     i, onsets = 0, []
-    while start + i * period + length < n:
-        s = int(start + i * period)
-        x[s:s + length] += hit * (1.0 if i % 4 == 0 else rng.uniform(0.5, 0.8))
-        onsets.append(s / rate)
+    while True:
+        s = int((at + i * period + rng.normal(0, jitter)) * rate) if jitter else int((at + i * period) * rate)
+        if s + length >= n:
+            break
+        hit = _hit(kind, k, rate, pitch, tau, rng) if roomy else fixed
+        x[max(s, 0):s + length] += (hit * (1.0 if i % 4 == 0 else rng.uniform(0.5, 0.8)))[max(-s, 0):]
+        onsets.append(max(s, 0) / rate)
         i += 1
+    if roomy:
+        if rng.random() < 0.5:
+            x += 10 ** rng.uniform(-3.3, -2.5) * np.sin(2 * np.pi * rng.choice([50, 60]) * t)
+        x = reverb(x, rate, rng)
     return x.astype(np.float32), onsets
+
+
+def _hit(kind: str, k: np.ndarray, rate: int, pitch: float, tau: float, rng: np.random.Generator) -> np.ndarray:
+    decay = np.exp(-k / tau)
+    if kind == "click":
+        h = np.sin(2 * np.pi * pitch * k / rate)
+    elif kind == "noise":
+        h = rng.normal(0, 1, len(k))
+    elif kind == "clap":
+        h = _band(rng.normal(0, 1, len(k)), rate, rng.uniform(400, 1000), rng.uniform(3000, 6000))
+    elif kind == "knock":
+        h = np.sin(2 * np.pi * pitch * k / rate) + rng.uniform(0.1, 0.5) * rng.normal(0, 1, len(k))
+    elif kind == "kick":  # a pitch drop
+        h = np.sin(2 * np.pi * np.cumsum(pitch * (1 + 2 * np.exp(-k / (0.01 * rate)))) / rate)
+    else:
+        raise ValueError(kind)
+    h = h * decay
+    return h / max(float(np.abs(h).max()), 1e-9)
+
+
+def reverb(x: np.ndarray, rate: int, rng: np.random.Generator, seconds: tuple[float, float] = (0.1, 0.6),
+           wet: float | None = None) -> np.ndarray:
+    """A room: ``x`` convolved with a decaying noise tail (``seconds`` long, ``wet`` loud)."""
+    n, ir_len = len(x), int(rng.uniform(*seconds) * rate)
+    ir = rng.normal(0, 1, ir_len) * np.exp(-np.arange(ir_len) / (ir_len / 6))
+    ir *= wet if wet is not None else rng.uniform(0.05, 0.25)
+    ir[0] = 1.0
+    m = 1 << (n + ir_len).bit_length()  # a power of two: an FFT of a prime length is slow
+    return np.fft.irfft(np.fft.rfft(x, m) * np.fft.rfft(ir, m), m)[:n]
 
 
 def _triad(root: float, quality: str) -> list[float]:
@@ -167,10 +209,11 @@ def _band(x: np.ndarray, rate: int, lo: float, hi: float) -> np.ndarray:
 
 
 def recording(bpm: float, seconds: float, rng: np.random.Generator, rate: int = 48_000) -> np.ndarray:
-    """A steady beat as someone might record it in the browser, unlike any training clip: hand
-    claps or knocks a human times (+-10 ms), in a reverberant room, over background noise and
-    mains hum, starting after a second of room tone; stereo at 48 kHz. Any tempo, not only the
-    trained ones. Returns (samples, 2) float32."""
+    """A steady beat as someone might record it in the browser: hand claps or knocks a human
+    times (+-10 ms), in a reverberant room, over background noise and mains hum, starting after
+    a second of room tone; stereo at 48 kHz. Any tempo, not only the trained ones. Training never
+    calls this: its recorded-style beats come from ``beat`` (other hit shapes, rooms and ranges,
+    mono, at the trained tempos +-1.5 %). Returns (samples, 2) float32."""
     n = int(seconds * rate)
     t = np.arange(n) / rate
     x = _band(rng.normal(0, 1, n), rate, 40, 6000) * 10 ** rng.uniform(-3.0, -2.2)  # room tone
@@ -187,10 +230,7 @@ def recording(bpm: float, seconds: float, rng: np.random.Generator, rate: int = 
         s = int((at + rng.normal(0, 0.01)) * rate)
         x[s:s + len(k)] += hit / np.abs(hit).max() * rng.uniform(0.6, 1.0)
         at += period
-    ir_len = int(rng.uniform(0.2, 0.5) * rate)  # the room: a decaying noise tail
-    ir = rng.normal(0, 1, ir_len) * np.exp(-np.arange(ir_len) / (ir_len / 6)) * 0.15
-    ir[0] = 1.0
-    wet = np.fft.irfft(np.fft.rfft(x, n + ir_len) * np.fft.rfft(ir, n + ir_len), n + ir_len)[:n]
+    wet = reverb(x, rate, rng, seconds=(0.2, 0.5), wet=0.15)
     wet = wet / np.abs(wet).max() * rng.uniform(0.3, 0.8)
     stereo = np.stack([wet, np.roll(wet, int(rng.integers(5, 40))) * rng.uniform(0.7, 1.0)], axis=1)
     return stereo.astype(np.float32)

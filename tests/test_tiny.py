@@ -21,9 +21,9 @@ def test_the_shipped_weights_are_the_default(service):
 def test_fresh_clips_are_answered_from_the_sound(service):
     """A small, fast version of ``python -m mufun.eval_tiny`` (clips from a seed training never used)."""
     res = {r.kind: r for r in evaluate(service, per_kind=12, seed=4242)}
-    # the four kinds the shipped weights learned (README: 91-100 % on 40 clips each); chord
-    # quality is still at chance. 12 clips per kind: a margin for the small sample, far above
-    # the 14-33 % a model that does not hear would get.
+    # the four kinds the shipped weights learned (README: tempo 88 %, the others 100 % on 40
+    # clips each); chord quality is still at chance. 12 clips per kind: a margin for the small
+    # sample, far above the 14-33 % a model that does not hear would get.
     learned = ("tempo", "note", "timbre", "loudness")
     acc = {k: res[k].accuracy for k in learned}
     assert min(acc.values()) >= 0.75 and sum(acc.values()) / 4 >= 0.85, acc
@@ -79,7 +79,8 @@ def test_beat_onsets_follow_the_segment_and_mark_their_rows():
     cut = next(e for e in exs if e.clip.segment)
     assert all(0 <= t < cut.clip.used_s for t in cut.onsets)
     period = 60 / float(cut.labels["tempo"])
-    assert np.allclose(np.diff(cut.onsets), period, rtol=0.02)  # a steady beat, +-1.5 % tempo jitter
+    # a steady beat: the label's tempo +-1.5 %, each hit within a few ms of the grid (human timing)
+    assert abs(np.median(np.diff(cut.onsets)) / period - 1) <= 0.02
     rows = int(cut.clip.used_s * 10)
     y = onset_targets(cut, rows, 10.0)
     assert int(y.sum()) == sum(int(t * 10) < rows for t in cut.onsets)
@@ -89,15 +90,34 @@ def test_beat_onsets_follow_the_segment_and_mark_their_rows():
     assert min(e.clip.used_s for e in exs) >= synth.MIN_SECONDS["beat"] - 0.01
 
 
-def test_a_recording_is_unlike_the_training_clips():
+def test_some_beat_tracks_sound_recorded():
+    """Clean tracks hit exactly on a grid; recorded-style ones are played by a human in a room:
+    off the grid by a few ms, and the reverb leaves sound between the hits."""
+    rng = np.random.default_rng(1)
+    songs = [synth.make_song("beat", rng, seconds=10, loudness="loud") for _ in range(24)]
+    spread = [np.std(np.diff(s.onsets)) * 1000 for s in songs]  # ms
+    clean = [s for s, ms in zip(songs, spread) if ms < 0.1]
+    human = [s for s, ms in zip(songs, spread) if ms >= 0.1]
+    assert abs(len(human) / len(songs) - synth.ROOMY) <= 0.25 and all(ms < 40 for ms in spread)
+
+    def tail(s):  # level 0.15-0.25 s after each hit, relative to the peak
+        r = s.rate
+        return np.median([np.abs(s.samples[int((t + 0.15) * r):int((t + 0.25) * r)]).mean()
+                          for t in s.onsets[:-1]]) / np.abs(s.samples).max()
+    assert np.median([tail(s) for s in human]) > 3 * np.median([tail(s) for s in clean])
+
+
+def test_a_recording_is_stereo_48k_with_room_tone_first():
     rng = np.random.default_rng(0)
     x = synth.recording(100, 6, rng)
     assert x.shape == (6 * 48_000, 2) and x.dtype == np.float32 and 0.3 <= np.abs(x).max() <= 0.8
     assert np.abs(x[:int(0.5 * 48_000)]).max() < 0.05  # room tone before the first clap
 
 
-def test_recorded_beats_are_graded_by_distance(capsys):
-    """``eval_tiny --recordings``: each user-like recording gets an answer, graded within PLAUSIBLE_BPM."""
+@needs_weights
+def test_recorded_beats_get_plausible_tempos(capsys):
+    """``eval_tiny --recordings``: each user-like recording gets an answer, graded within PLAUSIBLE_BPM,
+    and the shipped model's answers are plausible."""
     import json
 
     from mufun.eval_tiny import PLAUSIBLE_BPM, RECORDED_BPM, Recording, main
@@ -110,3 +130,6 @@ def test_recorded_beats_are_graded_by_distance(capsys):
     for r in recs:
         heard = synth.read_label("tempo", r["answer"])
         assert r["plausible"] == (heard is not None and abs(int(heard) - r["bpm"]) <= PLAUSIBLE_BPM)
+    # the shipped weights hear a recorded beat (README: every take of every tempo plausible); one
+    # slip is allowed for arithmetic that differs across machines
+    assert sum(r["plausible"] for r in recs) >= len(recs) - 1, recs
