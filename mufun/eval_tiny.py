@@ -24,6 +24,7 @@ import numpy as np
 import torch
 
 from mufun import synth
+from mufun.audio import load_array
 from mufun.generate import Done, Sampling
 from mufun.prompt import Turn
 from mufun.service import MuFunService
@@ -104,8 +105,6 @@ class Recording:
 def recordings(svc: MuFunService, bpms=RECORDED_BPM, seed: int = 2000, seconds: float = 12.0,
                question: str = "What is the tempo of this clip?", takes: int = 1) -> list[Recording]:
     """Ask the tempo of user-like recordings of a steady beat (``takes`` of each tempo)."""
-    from mufun.audio import load_array
-
     rng = np.random.default_rng(seed)
     out = []
     for _ in range(takes):
