@@ -21,12 +21,12 @@ def test_the_shipped_weights_are_the_default(service):
 def test_fresh_clips_are_answered_from_the_sound(service):
     """A small, fast version of ``python -m mufun.eval_tiny`` (clips from a seed training never used)."""
     res = {r.kind: r for r in evaluate(service, per_kind=12, seed=4242)}
-    # the four kinds the shipped weights learned (README: tempo 88 %, the others 100 % on 40
-    # clips each); chord quality is still at chance. 12 clips per kind: a margin for the small
+    # the four kinds the shipped weights learned (README: 90-100 % on 40 clips each, note the
+    # lowest); chord quality is still at chance. 12 clips per kind: a margin for the small
     # sample, far above the 14-33 % a model that does not hear would get.
     learned = ("tempo", "note", "timbre", "loudness")
     acc = {k: res[k].accuracy for k in learned}
-    assert min(acc.values()) >= 0.75 and sum(acc.values()) / 4 >= 0.85, acc
+    assert min(acc.values()) >= 0.75 and sum(acc.values()) / 4 >= 0.9, acc
     with audio_zeroed(service):
         zeroed = {r.kind: r for r in evaluate(service, per_kind=12, seed=4242)}
     for k, r in zeroed.items():  # without the sound: no better than guessing
@@ -88,6 +88,33 @@ def test_beat_onsets_follow_the_segment_and_mark_their_rows():
     per_row = energy[:rows * 10].reshape(rows, 10).max(1).values
     assert per_row[y == 1].mean() > per_row[y == 0].mean() + 0.3  # the marked rows are where hits are
     assert min(e.clip.used_s for e in exs) >= synth.MIN_SECONDS["beat"] - 0.01
+
+
+def test_row_probes_ask_every_real_row_and_no_padding(monkeypatch):
+    """The mean probe pushes every row the same way; the row probes push each real row on its
+    own (so each row must carry the label); the padding past the clip gets no gradient."""
+    from mufun import train_tiny
+    from mufun.config import MuFunConfig
+
+    cfg = MuFunConfig.tiny()
+    ex = train_tiny.make_example("tone", np.random.default_rng(2), cfg)
+    torch.manual_seed(0)
+    heads = train_tiny.probes(cfg)
+    rows = torch.randn(ex.features.shape[0], 300, cfg.hidden_size)
+    real = int(np.ceil(ex.clip.used_s * 10))
+    assert real < 300 * ex.features.shape[0]
+
+    def grad(weight):
+        monkeypatch.setattr(train_tiny, "ROW_WEIGHT", weight)
+        r = rows.clone().requires_grad_()
+        train_tiny.probe_loss(heads, [ex], r).backward()
+        return r.grad.reshape(-1, cfg.hidden_size)
+
+    mean_only, with_rows = grad(0.0), grad(1.0)
+    for g in (mean_only, with_rows):
+        assert g[real:].abs().max() == 0 and g[:real].abs().sum(1).min() > 0
+    assert torch.allclose(mean_only[:real], mean_only[0].expand(real, -1))
+    assert not torch.allclose(with_rows[:real], with_rows[0].expand(real, -1))
 
 
 def test_some_beat_tracks_sound_recorded():
