@@ -16,8 +16,9 @@ Without that onset probe the tempo never reached the embeddings: a tempo is a co
 over time, and the mean alone gave no gradient towards detecting them. Without the per-row
 probes the tempo sat in the mean of the rows but hardly in any one row, and the two-layer LLM,
 which reads the rows through attention, answered as if it counted hits: short clips were heard
-one label too slow. The probes are thrown away; the saved model answers only through the LLM reading the spliced embeddings, as in
-the app. Everything is trained from scratch; the run is deterministic for a seed and thread count.
+one label too slow. The probes are thrown away; the saved model answers only through the LLM
+reading the spliced embeddings, as in the app. Everything is trained from scratch; the run is
+deterministic for a seed and thread count.
 """
 from __future__ import annotations
 
