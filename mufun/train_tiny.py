@@ -147,25 +147,37 @@ def probe_loss(heads: torch.nn.ModuleDict, clips: list[Example], rows: torch.Ten
     return loss + torch.stack(onset).mean() if onset else loss
 
 
+def embed_many(model: MuFunModel, items: list[tuple[list[int], torch.Tensor, list[int]]]) -> list[torch.Tensor]:
+    """``model.embed`` for many (ids, audio rows, tokens per file) at once: the sequences are laid
+    end to end, spliced in one call and cut apart again, each (L_i, H). A call per sequence would
+    build the 151 936-row embedding gradient once per sequence (a sixth of a training step)."""
+    ids = [i for q, _, _ in items for i in q]
+    per_file = [n for _, _, t in items for n in t]
+    lengths = [len(q) - len(t) + sum(t) for q, _, t in items]
+    return list(model.embed(ids, torch.cat([a for _, a, _ in items]), per_file)[0].split(lengths))
+
+
 def batch_loss(model: MuFunModel, clips: list[Example], rng: np.random.Generator, cfg: MuFunConfig,
-               tok, heads: torch.nn.ModuleDict | None = None) -> tuple[torch.Tensor, float]:
-    """Cross-entropy on the answer tokens only (the 151 936-row head runs on those rows alone)."""
+               tok, heads: torch.nn.ModuleDict | None = None, with_acc: bool = True) -> tuple[torch.Tensor, float | None]:
+    """Cross-entropy on the answer tokens only (the 151 936-row head runs on those rows alone),
+    and the share of answer tokens the model's top choice gets right (``with_acc``: an argmax
+    over the vocabulary, 2 % of a step, so training asks only when it prints)."""
     im_end = tok.convert_tokens_to_ids(IM_END)
     feats = torch.cat([ex.features for ex in clips]).float()  # (chunks, n_mels, 3000)
     # encode_audio runs under no_grad; training calls the same two modules with gradients
     rows = model.connector(model.vision_tower(feats))  # (chunks, 300, H)
-    seqs, targets = [], []
+    items, targets = [], []
     c = 0
     for ex in clips:
         n = ex.features.shape[0]
-        audio_rows = rows[c:c + n].reshape(-1, rows.shape[-1])  # (n * 300, H)
+        clip_rows = rows[c:c + n].reshape(-1, rows.shape[-1])  # (n * 300, H)
         c += n
         for turns, ans in questions_for(ex, rng):
             prep = prepare(turns, [ex.clip], cfg, tok)
             target = tok(" " + ans, add_special_tokens=False)["input_ids"] + [im_end]
-            ids = list(prep.tokens.input_ids) + target
-            seqs.append(model.embed(ids, audio_rows, prep.tokens_per_file)[0])  # (L, H)
+            items.append((list(prep.tokens.input_ids) + target, clip_rows, prep.tokens_per_file))
             targets.append(target)
+    seqs = embed_many(model, items)
     L = max(s.shape[0] for s in seqs)
     H = seqs[0].shape[1]
     x = torch.zeros(len(seqs), L, H)
@@ -183,13 +195,14 @@ def batch_loss(model: MuFunModel, clips: list[Example], rng: np.random.Generator
     logits = model.language_model.lm_head(torch.cat(pick))  # (answer tokens, vocab)
     gold_t = torch.tensor(gold)
     loss = F.cross_entropy(logits.float(), gold_t)
-    acc = float((logits.argmax(-1) == gold_t).float().mean())
+    acc = float((logits.detach().argmax(-1) == gold_t).float().mean()) if with_acc else None
     if heads is not None:
         loss = loss + probe_loss(heads, clips, rows)
     return loss, acc
 
 
 def train(out: Path, steps: int, batch: int, lr: float, seed: int, n_clips: int, log=print) -> Path:
+    start = time.perf_counter()
     torch.manual_seed(seed)
     cfg = MuFunConfig.tiny()
     tok = load_tokenizer(str(qwen3_tokenizer_dir()))
@@ -198,30 +211,33 @@ def train(out: Path, steps: int, batch: int, lr: float, seed: int, n_clips: int,
     model = MuFunModel(cfg)
     heads = probes(cfg)
     model.train()
-    opt = torch.optim.AdamW([*model.parameters(), *heads.parameters()], lr=lr, betas=(0.9, 0.98), weight_decay=0.0)
+    # fused: one kernel over all tensors, 11 ms a step here against 51 ms for the default loop
+    opt = torch.optim.AdamW([*model.parameters(), *heads.parameters()], lr=lr, betas=(0.9, 0.98),
+                            weight_decay=0.0, fused=True)
     warm = max(1, min(100, steps // 10))
     sched = torch.optim.lr_scheduler.LambdaLR(
         opt, lambda s: min(1.0, (s + 1) / warm) * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * min(1.0, s / steps)))))
     rng = np.random.default_rng(seed + 1)
     t0 = time.perf_counter()
-    ema_loss, ema_acc = None, None
+    ema_loss = None
     for step in range(1, steps + 1):
         clips = [sample_clip(pool, rng) for _ in range(batch)]
-        loss, acc = batch_loss(model, clips, rng, cfg, tok, heads)
+        show = step % 25 == 0 or step == steps
+        loss, acc = batch_loss(model, clips, rng, cfg, tok, heads, with_acc=show)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_([*model.parameters(), *heads.parameters()], 1.0)
         opt.step()
         sched.step()
         ema_loss = float(loss.detach()) if ema_loss is None else 0.95 * ema_loss + 0.05 * float(loss.detach())
-        ema_acc = acc if ema_acc is None else 0.95 * ema_acc + 0.05 * acc
-        if step % 25 == 0 or step == steps:
+        if show:
             el = time.perf_counter() - t0
-            log(f"step {step}/{steps}  loss {ema_loss:.3f}  token acc {ema_acc:.3f}  "
+            log(f"step {step}/{steps}  loss {ema_loss:.3f}  token acc {acc:.3f}  "
                 f"lr {sched.get_last_lr()[0]:.2e}  {el / 60:.1f} min (eta {el / step * (steps - step) / 60:.1f})")
     model.eval()
     save(model, cfg, out, qwen3_tokenizer_dir(), shards=1)
-    log(f"saved {out} after {(time.perf_counter() - t0) / 60:.1f} min")
+    log(f"saved {out} after {(time.perf_counter() - t0) / 60:.1f} min of steps, "
+        f"{(time.perf_counter() - start) / 60:.1f} min in all")
     return out
 
 

@@ -117,6 +117,28 @@ def test_row_probes_ask_every_real_row_and_no_padding(monkeypatch):
     assert not torch.allclose(with_rows[:real], with_rows[0].expand(real, -1))
 
 
+def test_one_splice_for_the_batch_equals_one_per_sequence():
+    """``embed_many`` (the training batch spliced in one call) gives each sequence exactly what
+    ``model.embed`` gives it alone, audio rows in place, with one file or two."""
+    from mufun.config import MuFunConfig
+    from mufun.layout import PLACEHOLDER
+    from mufun.model import MuFunModel
+    from mufun.train_tiny import embed_many
+
+    cfg = MuFunConfig.tiny()
+    torch.manual_seed(0)
+    model = MuFunModel(cfg)
+    H = cfg.hidden_size
+    items = [([5, PLACEHOLDER, 6, 7], torch.randn(300, H), [300]),
+             ([9, PLACEHOLDER, 10, PLACEHOLDER, 11], torch.randn(900, H), [600, 300]),
+             ([12, 13, PLACEHOLDER], torch.randn(4, H), [4])]
+    together = embed_many(model, items)
+    alone = [model.embed(q, a, t)[0] for q, a, t in items]
+    assert [s.shape for s in together] == [s.shape for s in alone] == [(303, H), (903, H), (6, H)]
+    assert all(torch.equal(a, b) for a, b in zip(together, alone))
+    assert torch.equal(together[1][1:601], items[1][1][:600])  # the first file's rows, in order
+
+
 def test_some_beat_tracks_sound_recorded():
     """Clean tracks hit exactly on a grid; recorded-style ones are played by a human in a room:
     off the grid by a few ms, and the reverb leaves sound between the hits."""
