@@ -27,7 +27,7 @@ def _recording(bpm: float, seed: int, seconds: float) -> tuple[np.ndarray, int]:
 
 # name -> (make (samples, rate), question, question kind, expected label)
 EXAMPLES = {
-    "beat-120bpm.wav": (lambda: _song("beat", 7, 12, tempo="120", loudness="loud"),
+    "beat-120bpm.wav": (lambda: _song("beat", 7, 20, tempo="120", loudness="loud"),
                         "What is the tempo of this clip?", "tempo", "120"),
     "a4-sine.wav": (lambda: _song("tone", 8, 6, note="A4", timbre="sine", loudness="loud"),
                     "Which note is played?", "note", "A4"),
