@@ -27,6 +27,7 @@ import time
 from pathlib import Path
 
 import torch
+from transformers.generation.streamers import BaseStreamer
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
@@ -62,6 +63,20 @@ def sync() -> None:
         torch.cuda.synchronize()
 
 
+class TokenTimes(BaseStreamer):
+    """When ``generate`` hands over each token (first the prompt, then one per step)."""
+
+    def __init__(self):
+        self.at: list[float] = []
+
+    def put(self, value) -> None:
+        sync()
+        self.at.append(time.perf_counter())
+
+    def end(self) -> None:
+        pass
+
+
 def song_clip(cfg: MuFunConfig, seconds: float, name: str) -> audio.Clip:
     x = tone([440.0, 554.37, 659.25], seconds, "sawtooth") * 0.3
     return audio.load_array(x, 16_000, cfg, source=name)
@@ -92,9 +107,10 @@ def bench_pipeline(svc: MuFunService, new_tokens: int, repeats: int) -> dict:
     same = pipeline() == bare()[0].tolist()[-new_tokens:]
     t_pipe = timed(pipeline, repeats)
     t_bare = timed(bare, repeats)
-    # (b) decode only: per token after the first
-    t_bare1 = timed(lambda: bare(1), repeats)
+    # (b) decode only: the time between successive tokens after the first, for both (a
+    # difference of two whole timings could come out negative on a busy machine)
     steps: list[float] = []
+    bare_steps: list[float] = []
 
     def ours_decode():
         last = None
@@ -106,9 +122,18 @@ def bench_pipeline(svc: MuFunService, new_tokens: int, repeats: int) -> dict:
             last = now
         steps.append(sum(gaps) / len(gaps))
 
+    def bare_decode():
+        ticks = TokenTimes()
+        with torch.inference_mode():
+            lm.generate(**inputs, max_new_tokens=new_tokens, min_new_tokens=new_tokens, do_sample=False,
+                        use_cache=True, eos_token_id=None, pad_token_id=tok.pad_token_id, streamer=ticks)
+        gaps = [b - a for a, b in zip(ticks.at[1:], ticks.at[2:])]  # at[0]: the prompt, at[1]: token 1
+        bare_steps.append(sum(gaps) / len(gaps))
+
     timed(ours_decode, repeats)
+    timed(bare_decode, repeats)
     ours_tok = statistics.median(steps)
-    bare_tok = (t_bare - t_bare1) / (new_tokens - 1)
+    bare_tok = statistics.median(bare_steps)
     return {"sequence_length": int(inputs["inputs_embeds"].shape[1]), "new_tokens": new_tokens,
             "same_tokens": same, "pipeline_s": t_pipe, "bare_generate_s": t_bare,
             "a_pipeline_over_bare": t_pipe / t_bare,
@@ -233,6 +258,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--prefill-tokens", type=int, default=2000)
     p.add_argument("--json", action="store_true")
     a = p.parse_args(argv)
+    if a.new_tokens < 3:
+        p.error("--new-tokens must be at least 3 (decode speed is the time between tokens after the first)")
     out: dict = {"machine": machine()}
     if a.full_size:
         if a.device != "cpu" and not torch.cuda.is_available():
