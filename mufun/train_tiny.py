@@ -123,6 +123,12 @@ def onset_targets(ex: Example, n_rows: int, per_second: float) -> torch.Tensor:
     return y
 
 
+def real_rows(ex: Example, rows_per_chunk: int) -> int:
+    """How many of the clip's audio rows hold sound (the rest pad its last 30 s chunk)."""
+    n = ex.features.shape[0] * rows_per_chunk
+    return max(1, min(n, math.ceil(ex.clip.used_s * (rows_per_chunk / 30))))
+
+
 def probe_loss(heads: torch.nn.ModuleDict, clips: list[Example], rows: torch.Tensor) -> torch.Tensor:
     """Cross-entropy of each kind's probe on the clip's mean audio embedding and of its row probe
     on every real row (the two averaged together), plus the onset probe's binary cross-entropy
@@ -131,7 +137,7 @@ def probe_loss(heads: torch.nn.ModuleDict, clips: list[Example], rows: torch.Ten
     per_second = rows.shape[1] / 30
     for ex in clips:
         n = ex.features.shape[0]
-        real = max(1, min(n * rows.shape[1], math.ceil(ex.clip.used_s * per_second)))
+        real = real_rows(ex, rows.shape[1])
         r = rows[c:c + n].reshape(-1, rows.shape[-1])[:real]  # (real, H)
         c += n
         v = r.mean(0)

@@ -99,10 +99,10 @@ def bench_pipeline(svc: MuFunService, new_tokens: int, repeats: int) -> dict:
 
     inputs = svc.inputs(svc.prepare(turns, [clip]))
 
-    def bare(n: int = new_tokens):
+    def bare():
         with torch.inference_mode():
-            return lm.generate(**inputs, max_new_tokens=n, min_new_tokens=n, do_sample=False, use_cache=True,
-                               eos_token_id=None, pad_token_id=tok.pad_token_id)
+            return lm.generate(**inputs, max_new_tokens=new_tokens, min_new_tokens=new_tokens, do_sample=False,
+                               use_cache=True, eos_token_id=None, pad_token_id=tok.pad_token_id)
 
     same = pipeline() == bare()[0].tolist()[-new_tokens:]
     t_pipe = timed(pipeline, repeats)

@@ -11,7 +11,6 @@ low single-row score means the tempo is spread over the rows rather than readabl
 from __future__ import annotations
 
 import argparse
-import math
 import sys
 from pathlib import Path
 
@@ -23,7 +22,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from mufun import synth  # noqa: E402
 from mufun.service import MuFunService  # noqa: E402
-from mufun.train_tiny import make_example  # noqa: E402
+from mufun.train_tiny import make_example, real_rows  # noqa: E402
 
 
 def rows_of(svc: MuFunService, n: int, rng: np.random.Generator):
@@ -32,8 +31,7 @@ def rows_of(svc: MuFunService, n: int, rng: np.random.Generator):
     for i in range(n):
         ex = make_example("beat", rng, svc.cfg, tempo=labels[i % len(labels)])
         r = svc.loaded.model.encode_audio(ex.features.float()).reshape(-1, svc.cfg.hidden_size).float()
-        per_second = r.shape[0] / ex.features.shape[0] / 30  # 300 rows a 30 s chunk
-        r = r[:max(1, min(len(r), math.ceil(ex.clip.used_s * per_second)))]
+        r = r[:real_rows(ex, svc.cfg.tokens_per_chunk)]
         y = labels.index(ex.labels["tempo"])
         means.append(r.mean(0))
         ys.append(y)
