@@ -23,12 +23,13 @@ import soundfile as sf
 import soxr
 
 from mufun.config import HOP_LENGTH, N_FFT, SAMPLE_RATE, MuFunConfig
+from mufun.errors import UserError
 
 SOUNDFILE_FORMATS = (".wav", ".flac", ".mp3", ".ogg", ".opus")
 FFMPEG_FORMATS = (".m4a", ".aac", ".webm", ".mp4")
 
 
-class AudioError(ValueError):
+class AudioError(UserError):
     """Bad audio input; the message is written for the person who gave it."""
 
 
@@ -111,55 +112,86 @@ def split_chunks(samples: np.ndarray, cfg: MuFunConfig) -> list[np.ndarray]:
 
 
 # -- decoding --------------------------------------------------------------------------------
+BLOCK_FRAMES = 1 << 16  # frames decoded at a time: 8 channels at 192 kHz is 2 MB a block
+SUPPORTED = ", ".join(SOUNDFILE_FORMATS + FFMPEG_FORMATS)
+
+
 def _name(path: Path) -> str:
     return path.name
 
 
+# What a file's first bytes say it is: containers this app decodes, and things that are not audio.
+_AUDIO_MAGIC = {b"RIFF": "WAV", b"RF64": "WAV", b"fLaC": "FLAC", b"OggS": "Ogg", b"ID3": "MP3"}
+_NOT_AUDIO = {b"\x7fELF": "a Linux program", b"MZ": "a Windows program", b"\x89PNG": "a PNG image",
+              b"\xff\xd8\xff": "a JPEG image", b"GIF8": "a GIF image", b"%PDF": "a PDF document",
+              b"PK\x03\x04": "a zip archive", b"\x1f\x8b": "a gzip archive", b"#!": "a script"}
+
+
+def container(head: bytes) -> str | None:
+    r"""The audio container ``head`` starts with, by its magic bytes (an MPEG frame sync: MP3).
+
+    >>> container(b"fLaC\x00"), container(b"\xff\xfb\x90\x00"), container(b"hello")
+    ('FLAC', 'MP3', None)
+    """
+    for magic, what in _AUDIO_MAGIC.items():
+        if head.startswith(magic):
+            return what
+    if len(head) > 1 and head[0] == 0xFF and head[1] & 0xE0 == 0xE0:
+        return "MP3"
+    return None
+
+
 def probe(path: str | Path) -> Probe:
-    """Read the header only. Raises AudioError with a readable message."""
+    """Read the header only. Raises AudioError with a readable message (never the decoder's)."""
     path = Path(path)
     if not path.exists():
         raise AudioError(f"{_name(path)}: file not found")
     if path.stat().st_size == 0:
         raise AudioError(f"{_name(path)}: the file is empty (0 bytes)")
     ext = path.suffix.lower()
-    _sniff(path, ext)
+    kind = _sniff(path, ext)
     if ext in FFMPEG_FORMATS:
         return _ffprobe(path)
     try:
         info = sf.info(str(path))
-    except Exception as e:  # libsndfile says "Format not recognised", "unknown format", ...
-        if ext in SOUNDFILE_FORMATS or ext == "":
-            raise AudioError(f"{_name(path)}: not a readable audio file ({_short(e)}). "
-                             f"Supported: {', '.join(SOUNDFILE_FORMATS + FFMPEG_FORMATS)}") from None
-        raise AudioError(f"{_name(path)}: not an audio file this app can read. "
-                         f"Supported: {', '.join(SOUNDFILE_FORMATS + FFMPEG_FORMATS)}") from None
+    except Exception:  # the decoder's words name the server's path: say it in ours
+        if kind:
+            raise AudioError(f"{_name(path)}: a {kind} file that cannot be decoded: it is corrupt or "
+                             f"truncated") from None
+        raise AudioError(f"{_name(path)}: not a readable audio file: its content is none of the formats this "
+                         f"app reads ({SUPPORTED}), whatever its name says") from None
     if info.frames <= 0 or info.samplerate <= 0:
         raise AudioError(f"{_name(path)}: contains no audio samples")
     return Probe(info.frames / info.samplerate, info.samplerate, info.channels, info.frames, info.format)
 
 
-_NOT_AUDIO = {b"\x7fELF": "a Linux program", b"MZ": "a Windows program", b"\x89PNG": "a PNG image",
-              b"\xff\xd8\xff": "a JPEG image", b"GIF8": "a GIF image", b"%PDF": "a PDF document",
-              b"PK\x03\x04": "a zip archive", b"\x1f\x8b": "a gzip archive", b"#!": "a script"}
-
-
-def _sniff(path: Path, ext: str) -> None:
+def _sniff(path: Path, ext: str) -> str | None:
     """Refuse files whose first bytes say they are something else, whatever their name says
-    (decoders can find 'frames' in any large enough file)."""
+    (decoders can find 'frames' in any large enough file); return the audio container seen."""
     with path.open("rb") as f:
         head = f.read(4096)
     for magic, what in _NOT_AUDIO.items():
         if head.startswith(magic):
             raise AudioError(f"{_name(path)}: not an audio file: its content is {what}, whatever its name says")
-    if ext == ".mp3" and not (head.startswith(b"ID3") or any(
-            head[i] == 0xFF and head[i + 1] & 0xE0 == 0xE0 for i in range(min(len(head) - 1, 4095)))):
-        raise AudioError(f"{_name(path)}: not a readable audio file (no MP3 header or frame in its first 4 KB)")
+    kind = container(head)
+    if ext == ".mp3" and kind in (None, "MP3"):
+        _check_mp3_frames(path, head)
+        return "MP3"
+    return kind
 
 
-def _short(e: Exception) -> str:
-    msg = str(e).strip().splitlines()[-1] if str(e).strip() else type(e).__name__
-    return msg[:160]
+def _check_mp3_frames(path: Path, head: bytes) -> None:
+    """An MP3 needs an MPEG frame, after the ID3v2 tag when there is one."""
+    start = 0
+    if head.startswith(b"ID3") and len(head) >= 10:
+        size = ((head[6] & 0x7F) << 21) | ((head[7] & 0x7F) << 14) | ((head[8] & 0x7F) << 7) | (head[9] & 0x7F)
+        start = 10 + size + (10 if head[5] & 0x10 else 0)
+    with path.open("rb") as f:
+        f.seek(start)
+        body = f.read(8192)
+    if not any(body[i] == 0xFF and body[i + 1] & 0xE0 == 0xE0 for i in range(max(0, len(body) - 1))):
+        what = "only tags (ID3), no MP3 audio after them" if start else "no MP3 header or frame in its first 8 KB"
+        raise AudioError(f"{_name(path)}: not a readable audio file: it holds {what}")
 
 
 def _ffmpeg_missing(path: Path) -> AudioError:
@@ -178,24 +210,90 @@ def _ffprobe(path: Path) -> Probe:
     try:
         rate, ch, dur = int(kv["sample_rate"]), int(kv["channels"]), float(kv["duration"])
     except (KeyError, ValueError):
-        raise AudioError(f"{_name(path)}: not a readable audio file (ffprobe found no audio stream)") from None
+        raise AudioError(f"{_name(path)}: not a readable audio file (no audio stream found in it)") from None
     return Probe(dur, rate, ch, int(round(dur * rate)), path.suffix.lower().lstrip("."))
 
 
-def _decode(path: Path, info: Probe) -> np.ndarray:
-    """(frames,) float32 mono at the native rate."""
-    if path.suffix.lower() in FFMPEG_FORMATS:
-        cmd = ["ffmpeg", "-v", "error", "-nostdin", "-i", str(path), "-vn", "-ac", "1", "-f", "f32le", "-"]
-        r = subprocess.run(cmd, capture_output=True, timeout=600)
-        if r.returncode:
-            raise AudioError(f"{_name(path)}: ffmpeg could not decode it "
-                             f"({r.stderr.decode(errors='replace').strip()[-160:]})")
-        return np.frombuffer(r.stdout, dtype=np.float32).copy()
+# -- what a header announces, read by us (decoders trust the file's size over the header) ------
+def announced_frames(path: Path) -> int | None:
+    """Frames the container's header promises (WAV data size, FLAC STREAMINFO), or None."""
+    with path.open("rb") as f:
+        head = f.read(1 << 16)
+    if head.startswith(b"RIFF") and head[8:12] == b"WAVE":
+        return _wav_frames(head)
+    if head.startswith(b"fLaC") and len(head) >= 8 + 18:
+        total = int.from_bytes(head[8 + 10:8 + 18], "big") & ((1 << 36) - 1)
+        return total or None
+    return None
+
+
+def _wav_frames(head: bytes) -> int | None:
+    i, align = 12, None
+    while i + 8 <= len(head):
+        cid, size = head[i:i + 4], int.from_bytes(head[i + 4:i + 8], "little")
+        if cid == b"fmt " and i + 22 <= len(head):
+            align = int.from_bytes(head[i + 20:i + 22], "little")
+        elif cid == b"data":
+            return size // align if align and size not in (0, 0xFFFFFFFF) else None
+        i += 8 + size + (size & 1)
+    return None
+
+
+def ogg_is_complete(path: Path) -> bool:
+    """An Ogg stream ends with a page flagged end-of-stream; one cut off has none."""
+    with path.open("rb") as f:
+        f.seek(max(0, path.stat().st_size - (1 << 16)))
+        tail = f.read()
+    k = tail.rfind(b"OggS")
+    return k < 0 or len(tail) <= k + 5 or bool(tail[k + 5] & 0x04)
+
+
+# -- streamed decoding ------------------------------------------------------------------------
+def _read_16k(path: Path, info: Probe, seg: tuple[float, float] | None, name: str) -> tuple[np.ndarray, int, bool]:
+    """Decode only the frames used, a block at a time: downmix and resample each block, so memory
+    holds the 16 kHz mono result and one native block, never the whole multi-channel file.
+    Returns (samples at 16 kHz, native frames decoded, whether decoding stopped at damage)."""
+    first = int(round(seg[0] * info.sample_rate)) if seg else 0
+    want = (int(round(seg[1] * info.sample_rate)) - first) if seg else info.frames
+    rs = soxr.ResampleStream(info.sample_rate, SAMPLE_RATE, 1, dtype="float32", quality="HQ") \
+        if info.sample_rate != SAMPLE_RATE else None
+    out, got, damaged = [], 0, False
     try:
-        data, _ = sf.read(str(path), dtype="float32", always_2d=True)  # (frames, channels)
-    except Exception as e:
-        raise AudioError(f"{_name(path)}: the audio is corrupt or truncated ({_short(e)})") from None
-    return data.mean(axis=1, dtype=np.float32) if data.shape[1] > 1 else data[:, 0]
+        with sf.SoundFile(str(path)) as f:
+            if first:
+                f.seek(first)
+            while got < want:
+                block = f.read(min(BLOCK_FRAMES, want - got), dtype="float32", always_2d=True)  # (n, channels)
+                if len(block) == 0:
+                    break
+                mono = block.mean(axis=1, dtype=np.float32) if block.shape[1] > 1 else block[:, 0]
+                if not np.isfinite(mono).all():
+                    raise AudioError(f"{name}: contains NaN or infinite samples; the file is damaged")
+                got += len(mono)
+                out.append(rs.resample_chunk(mono, last=False) if rs else mono.copy())
+    except AudioError:
+        raise
+    except Exception:  # the decoder lost sync or hit a broken frame: keep what came before it
+        damaged = True
+        if got == 0:
+            raise AudioError(f"{name}: the audio is corrupt or truncated (nothing could be decoded)") from None
+    if rs:
+        out.append(rs.resample_chunk(np.zeros(0, np.float32), last=True))
+    return (np.concatenate(out) if out else np.zeros(0, np.float32)), got, damaged
+
+
+def _read_ffmpeg(path: Path, info: Probe, seg: tuple[float, float] | None, name: str) -> np.ndarray:
+    """ffmpeg decodes the segment only, mixed to mono at the native rate; soxr resamples it."""
+    cut = ["-ss", f"{seg[0]:.6f}", "-t", f"{seg[1] - seg[0]:.6f}"] if seg else []
+    cmd = ["ffmpeg", "-v", "error", "-nostdin", *cut, "-i", str(path), "-vn", "-ac", "1", "-f", "f32le", "-"]
+    r = subprocess.run(cmd, capture_output=True, timeout=600)
+    if r.returncode:
+        raise AudioError(f"{name}: the audio is corrupt or truncated (ffmpeg could not decode it)")
+    x = np.frombuffer(r.stdout, dtype=np.float32)
+    if not np.isfinite(x).all():
+        raise AudioError(f"{name}: contains NaN or infinite samples; the file is damaged")
+    return soxr.resample(x, info.sample_rate, SAMPLE_RATE, quality="HQ").astype(np.float32) \
+        if info.sample_rate != SAMPLE_RATE else x.copy()
 
 
 def validate_segment(segment: tuple[float | None, float | None] | None, duration_s: float,
@@ -225,23 +323,42 @@ def validate_segment(segment: tuple[float | None, float | None] | None, duration
     return (start, min(end, duration_s))
 
 
-def load(path: str | Path, cfg: MuFunConfig, segment: tuple[float | None, float | None] | None = None,
-         source: str | None = None) -> Clip:
-    """Decode ``path`` into a Clip, refusing files over ``cfg.max_audio_s`` from the header."""
-    path = Path(path)
-    info = probe(path)
-    name = source or _name(path)
+def used_seconds(info: Probe, segment: tuple[float | None, float | None] | None, cfg: MuFunConfig,
+                 name: str) -> tuple[tuple[float, float] | None, float]:
+    """The checked segment and the seconds that will be decoded, refusing more than
+    ``cfg.max_audio_s`` from the header alone."""
     seg = validate_segment(segment, info.duration_s, name)
     used = (seg[1] - seg[0]) if seg else info.duration_s
-    if info.duration_s > cfg.max_audio_s and (seg is None or used > cfg.max_audio_s):
-        raise AudioError(f"{name}: {_hms(info.duration_s)} long; the limit is {_hms(cfg.max_audio_s)}. "
-                         f"Choose a segment of at most {_hms(cfg.max_audio_s)}.")
-    x = _decode(path, info)
-    extra = ()
-    if x.size < 0.9 * info.frames:
-        extra = (f"{name}: decoded {x.size / info.sample_rate:.1f} s of the {info.duration_s:.1f} s its header "
-                 f"announces; the file may be truncated",)
-    return _clip(x, info.sample_rate, info.duration_s, seg, name, extra)
+    if used > cfg.max_audio_s:
+        raise AudioError(f"{name}: {hms(info.duration_s)} long; the limit is {hms(cfg.max_audio_s)}. "
+                         f"Choose a segment of at most {hms(cfg.max_audio_s)}.")
+    return seg, used
+
+
+def load(path: str | Path, cfg: MuFunConfig, segment: tuple[float | None, float | None] | None = None,
+         source: str | None = None, info: Probe | None = None) -> Clip:
+    """Decode ``path`` (only the segment used) into a Clip; files over ``cfg.max_audio_s`` are
+    refused from the header."""
+    path = Path(path)
+    info = info or probe(path)
+    name = source or _name(path)
+    seg, _ = used_seconds(info, segment, cfg, name)
+    warnings = []
+    if path.suffix.lower() in FFMPEG_FORMATS:
+        y = _read_ffmpeg(path, info, seg, name)
+    else:
+        y, got, damaged = _read_16k(path, info, seg, name)
+        announced = announced_frames(path) or info.frames
+        wanted = (int(round(seg[1] * info.sample_rate)) - int(round(seg[0] * info.sample_rate))) if seg else announced
+        if damaged or (got < 0.9 * wanted and not seg) or (seg and got < wanted - info.sample_rate // 100):
+            warnings.append(f"{name}: decoded {got / info.sample_rate:.1f} s of the "
+                            f"{wanted / info.sample_rate:.1f} s {'asked for' if seg else 'its header announces'}; "
+                            f"the file may be truncated or damaged")
+        elif info.format == "OGG" and not ogg_is_complete(path):
+            warnings.append(f"{name}: the file ends without its end-of-stream mark; it may be truncated")
+    if y.size == 0:
+        raise AudioError(f"{name}: {'the segment holds' if seg else 'contains'} no audio samples")
+    return _finish(y, info.sample_rate, info.duration_s, seg, name, tuple(warnings))
 
 
 def load_array(samples: np.ndarray, rate: int, cfg: MuFunConfig, source: str = "recording",
@@ -258,20 +375,20 @@ def load_array(samples: np.ndarray, rate: int, cfg: MuFunConfig, source: str = "
         raise AudioError(f"{source}: contains no audio samples")
     duration = x.size / rate
     if duration > cfg.max_audio_s:
-        raise AudioError(f"{source}: {_hms(duration)} long; the limit is {_hms(cfg.max_audio_s)}")
-    return _clip(x, rate, duration, validate_segment(segment, duration, source), source)
-
-
-def _clip(x: np.ndarray, rate: int, duration_s: float, seg: tuple[float, float] | None, name: str,
-          extra_warnings: tuple[str, ...] = ()) -> Clip:
-    """Segment at the native rate, check, resample to 16 kHz."""
-    if x.size == 0:
-        raise AudioError(f"{name}: contains no audio samples")
+        raise AudioError(f"{source}: {hms(duration)} long; the limit is {hms(cfg.max_audio_s)}")
     if not np.isfinite(x).all():
-        raise AudioError(f"{name}: contains NaN or infinite samples; the file is damaged")
+        raise AudioError(f"{source}: contains NaN or infinite samples; the file is damaged")
+    seg = validate_segment(segment, duration, source)
     if seg:
         x = x[int(round(seg[0] * rate)):int(round(seg[1] * rate))]
     y = soxr.resample(x, rate, SAMPLE_RATE, quality="HQ").astype(np.float32) if rate != SAMPLE_RATE else x
+    return _finish(y, rate, duration, seg, source)
+
+
+def _finish(y: np.ndarray, rate: int, duration_s: float, seg: tuple[float, float] | None, name: str,
+            extra_warnings: tuple[str, ...] = ()) -> Clip:
+    """Check the 16 kHz samples and say what a listener would notice: silence, no audible
+    sound (a constant offset or only infrasound), clipping."""
     if y.size == 0:
         raise AudioError(f"{name}: the segment holds no samples at 16 kHz (too short)")
     warnings = list(extra_warnings)
@@ -280,12 +397,29 @@ def _clip(x: np.ndarray, rate: int, duration_s: float, seg: tuple[float, float] 
         warnings.append(f"{name}: the audio is completely silent")
     elif peak < 1e-4:
         warnings.append(f"{name}: the audio is nearly silent (peak {20 * math.log10(peak):.0f} dBFS)")
+    elif audible_peak(y) < 1e-4:
+        warnings.append(f"{name}: no audible sound: the signal is a constant offset or moves only below about "
+                        f"20 Hz, which no one hears; any answer is about silence")
     if peak > 1.0 + 1e-6:
         warnings.append(f"{name}: samples exceed full scale (peak {peak:.2f}); they are used as they are")
     return Clip(name, y, duration_s, rate, seg, tuple(warnings))
 
 
-def _hms(s: float) -> str:
+def audible_peak(y: np.ndarray, window: int = SAMPLE_RATE // 20) -> float:
+    """Peak of ``y`` (16 kHz) minus its 50 ms moving average: what is left above about 20 Hz.
+
+    >>> t = np.arange(16000) / 16000
+    >>> round(audible_peak(np.full(16000, 0.5, np.float32)), 6), round(audible_peak(0.3 * np.sin(2 * np.pi * 440 * t)), 1)
+    (0.0, 0.3)
+    """
+    if y.size <= window:
+        return float(np.max(np.abs(y - y.mean())))
+    c = np.cumsum(np.concatenate([[0.0], y.astype(np.float64)]))
+    avg = (c[window:] - c[:-window]) / window  # (n - window + 1,)
+    return float(np.max(np.abs(y[window // 2:window // 2 + avg.size] - avg)))
+
+
+def hms(s: float) -> str:
     s = int(round(s))
     return f"{s // 3600}:{s // 60 % 60:02d}:{s % 60:02d}" if s >= 3600 else f"{s // 60}:{s % 60:02d}"
 

@@ -14,6 +14,7 @@ from safetensors import safe_open
 from safetensors.torch import save_file
 
 from mufun.config import MuFunConfig
+from mufun.errors import UserError
 
 INDEX = "model.safetensors.index.json"
 SINGLE = "model.safetensors"
@@ -21,7 +22,7 @@ PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".ckpt", ".pkl")
 TOKENIZER_FILES = ("vocab.json", "merges.txt", "tokenizer_config.json", "added_tokens.json")
 
 
-class CheckpointError(ValueError):
+class CheckpointError(UserError):
     """A checkpoint folder that cannot be loaded; the message says what is wrong and where."""
 
 

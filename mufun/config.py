@@ -115,6 +115,7 @@ class MuFunConfig:
     pad_token: str = ENDOFTEXT
     min_remainder_s: float = 0.5  # a last chunk of at most this many seconds is dropped
     max_audio_s: float = 3600.0  # files longer than this are refused from their header
+    answers_text_questions: bool = True  # False: trained only on questions about a sound (MuFun-Tiny)
 
     def __post_init__(self) -> None:
         m = _CONNECTOR.match(self.connector_type)
@@ -197,7 +198,7 @@ class MuFunConfig:
                           max_position_embeddings=4096, tie_word_embeddings=True)
         enc = EncoderConfig(d_model=64, encoder_layers=4, encoder_attention_heads=4, encoder_ffn_dim=256)
         return cls(name="MuFun-Tiny", text=text, encoder=enc, tap_layers=(0, 1, 2, 4),
-                   tokenizer_model_max_length=2048)
+                   tokenizer_model_max_length=2048, answers_text_questions=False)
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any], name: str = "MuFun") -> "MuFunConfig":
@@ -215,6 +216,8 @@ class MuFunConfig:
                 kw[k] = d[k]
         if d.get("tap_layers") is not None:
             kw["tap_layers"] = tuple(d["tap_layers"])
+        if d.get("mufun_answers_text_questions") is not None:
+            kw["answers_text_questions"] = bool(d["mufun_answers_text_questions"])
         return cls(**kw)
 
     @classmethod
@@ -236,6 +239,7 @@ class MuFunConfig:
             "image_token_index": self.image_token_index,
             "tokenizer_model_max_length": self.tokenizer_model_max_length,
             "pad_token": self.pad_token,
+            "mufun_answers_text_questions": self.answers_text_questions,
             "use_cache": False,
         }
 

@@ -5,6 +5,7 @@ generator, or ``should_stop()`` returning True, ends it within one step.
 """
 from __future__ import annotations
 
+import math
 import time
 from dataclasses import dataclass, field
 from typing import Callable, Iterator
@@ -13,6 +14,14 @@ import torch
 from transformers import DynamicCache
 from transformers.generation.logits_process import (LogitsProcessorList, RepetitionPenaltyLogitsProcessor,
                                                     TemperatureLogitsWarper, TopKLogitsWarper, TopPLogitsWarper)
+
+from mufun.errors import UserError, show_number
+
+
+MAX_NEW_TOKENS = 8192
+MIN_TEMPERATURE = 0.01  # below it, logits / T overflows float32: use 0 (greedy)
+MAX_TEMPERATURE = 100.0
+MAX_SEED = 2**32 - 1  # torch's CPU generator keeps 32 bits of a seed: larger ones would alias
 
 
 @dataclass(frozen=True)
@@ -26,10 +35,16 @@ class Sampling:
     top_logits: int = 0  # report this many next-token candidates per step
 
     def __post_init__(self) -> None:
-        if not 1 <= self.max_new_tokens <= 8192:
-            raise ValueError(f"max new tokens must be 1..8192, got {self.max_new_tokens}")
-        if self.temperature < 0 or self.top_k < 0 or not 0 < self.top_p <= 1 or self.repetition_penalty <= 0:
-            raise ValueError("sampling: temperature >= 0, top-k >= 0, 0 < top-p <= 1, repetition penalty > 0")
+        if not 1 <= self.max_new_tokens <= MAX_NEW_TOKENS:
+            raise UserError(f"max new tokens must be 1..{MAX_NEW_TOKENS:,}, got {show_number(self.max_new_tokens)}")
+        finite = all(math.isfinite(v) for v in (self.temperature, self.top_p, self.repetition_penalty))
+        if (not finite or not (self.temperature == 0 or MIN_TEMPERATURE <= self.temperature <= MAX_TEMPERATURE)
+                or self.top_k < 0 or not 0 < self.top_p <= 1 or self.repetition_penalty <= 0):
+            raise UserError(f"sampling: temperature 0 (greedy) or {MIN_TEMPERATURE:g}..{MAX_TEMPERATURE:g}, "
+                            f"top-k >= 0, 0 < top-p <= 1, repetition penalty > 0")
+        if self.seed is not None and not 0 <= self.seed <= MAX_SEED:
+            raise UserError(f"seed {show_number(self.seed)} is out of range: use a whole number from 0 to {MAX_SEED:,} "
+                            f"(the random generator's seeds), or -1 for a random seed")
 
     @property
     def greedy(self) -> bool:

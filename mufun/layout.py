@@ -19,11 +19,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Sequence
 
+from mufun.errors import UserError
+
 PLACEHOLDER = -200
 TEXT_KINDS = ("system", "template", "user", "special", "answer")
 
 
-class ContextOverflow(ValueError):
+class ContextOverflow(UserError):
     """The sequence (plus the answer it may grow) does not fit the model's positions."""
 
 

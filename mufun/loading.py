@@ -18,6 +18,7 @@ import torch
 
 from mufun.checkpoint import INDEX, SINGLE, CheckpointError, check_keys, expected_keys, weight_map
 from mufun.config import MuFunConfig
+from mufun.errors import UserError
 from mufun.model import MuFunModel
 
 EMBEDDED = "tiny"
@@ -33,7 +34,7 @@ for _name in ("bitsandbytes.autograd._functions", "bitsandbytes.backends.cpu.ops
 _REPO_ID = re.compile(r"^[A-Za-z0-9][\w.\-]*/[\w.\-]+$")
 
 
-class LoadError(RuntimeError):
+class LoadError(UserError):
     """A model that cannot be loaded; the message says what to do."""
 
 

@@ -1,9 +1,11 @@
-"""Songs too long for the budget: ask per window of the song, then once over the partial answers.
+"""Songs too long for the budget: ask per window of the song, then combine the partial answers.
 
 The window length is the largest whole number of 30 s chunks that keeps each question inside
 the length the model was fine-tuned on (or its positional limit, if that is smaller), so no
-window is ever truncated. The summary question is text only: it quotes each window's answer
-with its time span.
+window is ever truncated. One window is the whole answer. Several are combined by counting
+(``tally``) when they agree or when the model was never trained on text-only questions
+(MuFun-Tiny); otherwise the model is asked a text-only summary question quoting each window's
+answer with its time span, and the count is shown beside it.
 """
 from __future__ import annotations
 
@@ -21,10 +23,47 @@ from mufun.prompt import Turn
 class Stage:
     """One question of the chunked analysis, before its answer streams."""
 
-    index: int  # 0-based; ``total - 1`` is the summary
+    index: int  # 0-based; with several windows and a model summary, ``total - 1`` is the summary
     total: int
     title: str
     prepared: Prepared
+
+
+@dataclass(frozen=True)
+class Tally:
+    """The windows' answers combined in code: which answer is most common, and how it was found."""
+
+    text: str
+    most_common: str | None  # None on a tie
+
+
+def _norm(answer: str) -> str:
+    return " ".join(answer.lower().strip().rstrip(".!").split())
+
+
+def tally(answers: Sequence[str], why: str) -> Tally:
+    """Count the windows' answers (case, spaces and a final full stop ignored).
+
+    >>> tally(["About 120 BPM.", "about 120 BPM", "About 90 BPM."], "counted").text
+    'Most common answer: «About 120 BPM.» (2 of 3 parts: 1, 2); the others: part 3 «About 90 BPM.». counted'
+    >>> tally(["The note is A4.", "The note is A4."], "counted").text
+    'All 2 parts give the same answer: «The note is A4.»'
+    """
+    groups: dict[str, list[int]] = {}
+    for i, a in enumerate(answers):
+        groups.setdefault(_norm(a), []).append(i)
+    ranked = sorted(groups.values(), key=len, reverse=True)
+    if len(ranked) == 1:
+        return Tally(f"All {len(answers)} parts give the same answer: «{answers[0]}»", answers[0])
+    others = "; ".join(f"part{'s' if len(g) > 1 else ''} {', '.join(str(i + 1) for i in g)} «{answers[g[0]]}»"
+                       for g in ranked[1:])
+    if len(ranked[0]) == len(ranked[1]):
+        tied = " and ".join(f"«{answers[g[0]]}»" for g in ranked if len(g) == len(ranked[0]))
+        return Tally(f"No answer is most common: a tie between {tied} ({len(ranked[0])} of {len(answers)} parts "
+                     f"each). {why}", None)
+    top = ranked[0]
+    return Tally(f"Most common answer: «{answers[top[0]]}» ({len(top)} of {len(answers)} parts: "
+                 f"{', '.join(str(i + 1) for i in top)}); the others: {others}. {why}", answers[top[0]])
 
 
 def window_chunks(svc, turns: Sequence[Turn], clip: Clip, max_new: int) -> int:
@@ -62,11 +101,14 @@ def summary_question(question: str, parts: Sequence[tuple[Clip, str]]) -> str:
 
 
 def analyse(svc, question: str, clip: Clip, sampling: Sampling,
-            should_stop: Callable[[], bool] | None = None) -> Iterator[Stage | Step | Done]:
-    """Yields a Stage, then its Steps and Done, for every window and then the summary."""
+            should_stop: Callable[[], bool] | None = None) -> Iterator[Stage | Step | Done | Tally]:
+    """Yields a Stage, then its Steps and Done, for every window; with several windows, then a
+    Tally, and (for a model trained on text questions, when the windows disagree) the summary's
+    Stage, Steps and Done."""
     turns = [Turn(question)]
     parts = windows(clip, window_chunks(svc, turns, clip, sampling.max_new_tokens))
-    total = len(parts) + 1
+    ask_model = svc.cfg.answers_text_questions
+    total = len(parts) + (1 if ask_model and len(parts) > 1 else 0)
     answers: list[tuple[Clip, str]] = []
     for i, part in enumerate(parts):
         events = svc.ask(turns, [part], sampling, should_stop)
@@ -77,8 +119,17 @@ def analyse(svc, question: str, clip: Clip, sampling: Sampling,
                 answers.append((part, ev.text))
                 if ev.stop_reason == "cancelled":
                     return
+    if len(parts) == 1:
+        return
+    texts = [a for _, a in answers]
+    agree = len({_norm(a) for a in texts}) == 1
+    why = ("" if agree else "Counted in code: this model was trained only on questions about a sound, so it is "
+           "not asked to summarise text." if not ask_model else "Counted in code; the model's own summary follows.")
+    yield tally(texts, why)
+    if agree or not ask_model:
+        return
     events = svc.ask([Turn(summary_question(question, answers))], [], sampling, should_stop)
-    yield Stage(total - 1, total, "summary over the parts", next(events))
+    yield Stage(total - 1, total, "the model's summary over the parts", next(events))
     yield from events
 
 

@@ -34,7 +34,30 @@ class Prepared:
 
 
 def load_clips(songs: Sequence[SongInput], cfg: MuFunConfig) -> list[audio.Clip]:
-    return [audio.load(s.path, cfg, s.segment, source=s.name or Path(s.path).name) for s in songs]
+    """Every song's header is read and checked before any is decoded: one question may use at
+    most ``cfg.max_audio_s`` of audio in all, which bounds the memory a request can take."""
+    names = [s.name or display_name(s.path) for s in songs]
+    infos = [audio.probe(s.path) for s in songs]
+    total = sum(audio.used_seconds(i, s.segment, cfg, n)[1] for s, i, n in zip(songs, infos, names))
+    if total > cfg.max_audio_s:
+        raise audio.AudioError(f"the songs add up to {audio.hms(total)} of audio; one question may use at most "
+                               f"{audio.hms(cfg.max_audio_s)} in all. Remove a song or choose shorter segments.")
+    return [audio.load(s.path, cfg, s.segment, source=n, info=i) for s, n, i in zip(songs, names, infos)]
+
+
+def display_name(path: str) -> str:
+    """The file's name as its owner wrote it. Browsers send a file name in a form with three
+    characters percent-encoded (", CR, LF: the HTML form-data rules); undo exactly those.
+
+    >>> display_name("/tmp/gradio/ab/my %22song%22 é.wav")
+    'my "song" é.wav'
+    >>> display_name("/tmp/x/100%25 live.wav")
+    '100%25 live.wav'
+    """
+    name = Path(path).name
+    for code, ch in (("%22", '"'), ("%0D", " "), ("%0A", " "), ("%0d", " "), ("%0a", " ")):
+        name = name.replace(code, ch)
+    return name
 
 
 def audio_file(clip: audio.Clip, cfg: MuFunConfig) -> AudioFile:
@@ -68,6 +91,7 @@ def parse_segments(text: str, n_songs: int) -> dict[int, tuple[float | None, flo
     from mufun.audio import AudioError
 
     out: dict[int, tuple[float | None, float | None]] = {}
+    seen: dict[int, str] = {}
     for line in (text or "").splitlines():
         line = line.strip()
         if not line:
@@ -82,5 +106,8 @@ def parse_segments(text: str, n_songs: int) -> dict[int, tuple[float | None, flo
         if not 0 <= i < n_songs:
             raise AudioError(f"segment {line!r}: there {'is' if n_songs == 1 else 'are'} {n_songs} song(s), "
                              f"numbered from 1")
-        out[i] = seg
+        if i in out:
+            raise AudioError(f"segment {line!r}: song {i + 1} already has a segment line ({seen[i]!r}); "
+                             f"keep one line per song")
+        out[i], seen[i] = seg, line
     return out

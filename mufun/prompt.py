@@ -20,6 +20,7 @@ from functools import lru_cache
 from pathlib import Path
 
 from mufun.config import IM_END
+from mufun.errors import UserError
 
 SYSTEM = ("A chat between a curious user and an artificial intelligence assistant. "
           "The assistant gives helpful, detailed, and polite answers to the user's questions.")
@@ -27,7 +28,7 @@ AUDIO_TAG = "<audio>"
 MAX_PROMPT_CHARS = 20_000
 
 
-class PromptError(ValueError):
+class PromptError(UserError):
     """A prompt the model cannot take; the message is for the person who wrote it."""
 
 

@@ -66,7 +66,7 @@ def test_bad_upload_shows_a_message_and_server_keeps_serving(client, tmp_path):
     assert "stop:" in ok[1]
 
 
-CHROMIUM = "/usr/bin/chromium"
+CHROMIUM = os.environ.get("MUFUN_CHROMIUM", "/usr/bin/chromium")
 
 
 @pytest.mark.browser

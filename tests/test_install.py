@@ -1,0 +1,77 @@
+"""scripts/install_test_deps.sh, the install step of the README's test command, on a machine
+without Chromium: as root and as a user with sudo. Stub installers first on PATH record what
+they are asked (nothing is installed), the browser path points at nothing."""
+from __future__ import annotations
+
+import os
+import subprocess
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _stub(d: Path, name: str, body: str) -> None:
+    p = d / name
+    p.write_text("#!/usr/bin/env bash\n" + body + "\n")
+    p.chmod(0o755)
+
+
+@pytest.fixture
+def stubs(tmp_path):
+    d = tmp_path / "bin"
+    d.mkdir()
+    log = tmp_path / "calls.log"
+    _stub(d, "apt-get", f'echo "apt-get DEBIAN_FRONTEND=${{DEBIAN_FRONTEND:-unset}} $*" >> {log}')
+    _stub(d, "sudo", f'echo "sudo $*" >> {log}; exec "$@"')
+    _stub(d, "fake-python", f'echo "python $*" >> {log}')
+    return d, log
+
+
+def _run(d: Path, extra_path: str = "", **env):
+    e = {**os.environ, "PATH": f"{extra_path}{d}:{os.environ['PATH']}", "MUFUN_PYTHON": str(d / "fake-python"),
+         "MUFUN_CHROMIUM": str(d / "no-such-chromium"), **env}
+    return subprocess.run(["bash", "scripts/install_test_deps.sh"], cwd=ROOT, env=e, capture_output=True,
+                          text=True, timeout=60)
+
+
+def test_installs_chromium_as_root_without_sudo(stubs, tmp_path):
+    d, log = stubs
+    root = tmp_path / "root"
+    root.mkdir()
+    _stub(root, "id", 'echo 0')
+    r = _run(d, f"{root}:")
+    assert r.returncode == 0, r.stderr
+    calls = log.read_text().splitlines()
+    assert calls[0] == "python -m pip install -q -r requirements-dev.txt"
+    assert "apt-get DEBIAN_FRONTEND=noninteractive update -qq" in calls
+    assert "apt-get DEBIAN_FRONTEND=noninteractive install -y -qq chromium" in calls
+    assert not any(c.startswith("sudo") for c in calls)
+
+
+def test_installs_chromium_through_sudo_as_a_user(stubs, tmp_path):
+    d, log = stubs
+    user = tmp_path / "user"
+    user.mkdir()
+    _stub(user, "id", 'echo 1000')
+    r = _run(d, f"{user}:")
+    assert r.returncode == 0, r.stderr
+    calls = log.read_text().splitlines()
+    assert "sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium" in calls
+    assert "apt-get DEBIAN_FRONTEND=noninteractive install -y -qq chromium" in calls
+
+
+def test_present_browser_installs_nothing(stubs):
+    d, log = stubs
+    _stub(d, "chromium", "true")
+    r = _run(d, MUFUN_CHROMIUM=str(d / "chromium"))
+    assert r.returncode == 0, r.stderr
+    assert not any("apt-get" in c for c in log.read_text().splitlines())
+
+
+def test_test_command_runs_the_install_step_first():
+    """The README's test command is scripts/test.sh, and it installs before it tests."""
+    text = (ROOT / "scripts" / "test.sh").read_text()
+    assert text.index("install_test_deps.sh") < text.index("pytest")
+    assert "bash scripts/test.sh" in (ROOT / ".ci" / "run").read_text()
