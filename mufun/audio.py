@@ -127,18 +127,32 @@ _NOT_AUDIO = {b"\x7fELF": "a Linux program", b"MZ": "a Windows program", b"\x89P
               b"PK\x03\x04": "a zip archive", b"\x1f\x8b": "a gzip archive", b"#!": "a script"}
 
 
-def container(head: bytes) -> str | None:
-    r"""The audio container ``head`` starts with, by its magic bytes (an MPEG frame sync: MP3).
+def container(head: bytes, ext: str = "") -> str | None:
+    r"""The audio container ``head`` starts with, by its magic bytes. A bare MPEG frame header
+    (no ID3 tag) is four bytes that random data matches one time in a few thousand, so it counts
+    only in a file named .mp3.
 
-    >>> container(b"fLaC\x00"), container(b"\xff\xfb\x90\x00"), container(b"hello")
+    >>> container(b"fLaC\x00"), container(b"\xff\xfb\x90\x00", ".mp3"), container(b"\xff\xfb\x90\x00", ".ogg")
     ('FLAC', 'MP3', None)
     """
     for magic, what in _AUDIO_MAGIC.items():
         if head.startswith(magic):
             return what
-    if len(head) > 1 and head[0] == 0xFF and head[1] & 0xE0 == 0xE0:
-        return "MP3"
-    return None
+    return "MP3" if ext == ".mp3" and mpeg_frame_at(head, 0) else None
+
+
+def mpeg_frame_at(b: bytes, i: int) -> bool:
+    r"""Whether a valid MPEG audio frame header starts at ``b[i]``: the 11-bit sync, then a
+    version, layer, bitrate and sample rate that are not the reserved or 'bad' values.
+
+    >>> mpeg_frame_at(b"\xff\xfb\x90\x64", 0), mpeg_frame_at(b"\xff\xff\xff\xff", 0)
+    (True, False)
+    """
+    if i + 3 >= len(b) or b[i] != 0xFF or b[i + 1] & 0xE0 != 0xE0:
+        return False
+    version, layer = (b[i + 1] >> 3) & 3, (b[i + 1] >> 1) & 3
+    bitrate, rate = b[i + 2] >> 4, (b[i + 2] >> 2) & 3
+    return version != 1 and layer != 0 and bitrate != 15 and rate != 3
 
 
 def probe(path: str | Path) -> Probe:
@@ -156,8 +170,8 @@ def probe(path: str | Path) -> Probe:
         info = sf.info(str(path))
     except Exception:  # the decoder's words name the server's path: say it in ours
         if kind:
-            raise AudioError(f"{_name(path)}: a {kind} file that cannot be decoded: it is corrupt or "
-                             f"truncated") from None
+            raise AudioError(f"{_name(path)}: {'an' if kind[0] in 'AEFHILMNORSX' else 'a'} {kind} file that cannot "
+                             f"be decoded: it is corrupt or truncated") from None
         raise AudioError(f"{_name(path)}: not a readable audio file: its content is none of the formats this "
                          f"app reads ({SUPPORTED}), whatever its name says") from None
     if info.frames <= 0 or info.samplerate <= 0:
@@ -173,7 +187,7 @@ def _sniff(path: Path, ext: str) -> str | None:
     for magic, what in _NOT_AUDIO.items():
         if head.startswith(magic):
             raise AudioError(f"{_name(path)}: not an audio file: its content is {what}, whatever its name says")
-    kind = container(head)
+    kind = container(head, ext)
     if ext == ".mp3" and kind in (None, "MP3"):
         _check_mp3_frames(path, head)
         return "MP3"
@@ -189,7 +203,7 @@ def _check_mp3_frames(path: Path, head: bytes) -> None:
     with path.open("rb") as f:
         f.seek(start)
         body = f.read(8192)
-    if not any(body[i] == 0xFF and body[i + 1] & 0xE0 == 0xE0 for i in range(max(0, len(body) - 1))):
+    if not any(mpeg_frame_at(body, i) for i in range(max(0, len(body) - 3))):
         what = "only tags (ID3), no MP3 audio after them" if start else "no MP3 header or frame in its first 8 KB"
         raise AudioError(f"{_name(path)}: not a readable audio file: it holds {what}")
 
@@ -397,7 +411,7 @@ def _finish(y: np.ndarray, rate: int, duration_s: float, seg: tuple[float, float
         warnings.append(f"{name}: the audio is completely silent")
     elif peak < 1e-4:
         warnings.append(f"{name}: the audio is nearly silent (peak {20 * math.log10(peak):.0f} dBFS)")
-    elif audible_peak(y) < 1e-4:
+    elif audible_level(y) < 1e-4:
         warnings.append(f"{name}: no audible sound: the signal is a constant offset or moves only below about "
                         f"20 Hz, which no one hears; any answer is about silence")
     if peak > 1.0 + 1e-6:
@@ -405,18 +419,31 @@ def _finish(y: np.ndarray, rate: int, duration_s: float, seg: tuple[float, float
     return Clip(name, y, duration_s, rate, seg, tuple(warnings))
 
 
-def audible_peak(y: np.ndarray, window: int = SAMPLE_RATE // 20) -> float:
-    """Peak of ``y`` (16 kHz) minus its 50 ms moving average: what is left above about 20 Hz.
+def audible_level(y: np.ndarray, block: int = 1 << 14, lowest_hz: float = 20.0) -> float:
+    """RMS of what ``y`` (16 kHz) holds at or above ``lowest_hz``, in its loudest block of
+    ``block`` samples: a constant offset or infrasound alone gives (nearly) 0.
 
-    >>> t = np.arange(16000) / 16000
-    >>> round(audible_peak(np.full(16000, 0.5, np.float32)), 6), round(audible_peak(0.3 * np.sin(2 * np.pi * 440 * t)), 1)
-    (0.0, 0.3)
+    >>> t = np.arange(32000) / 16000
+    >>> [round(audible_level(x), 3) for x in (np.full(32000, 0.5), 0.5 * np.sin(2 * np.pi * 4 * t),
+    ...                                       0.3 * np.sin(2 * np.pi * 440 * t))]
+    [0.0, 0.0, 0.212]
     """
-    if y.size <= window:
-        return float(np.max(np.abs(y - y.mean())))
-    c = np.cumsum(np.concatenate([[0.0], y.astype(np.float64)]))
-    avg = (c[window:] - c[:-window]) / window  # (n - window + 1,)
-    return float(np.max(np.abs(y[window // 2:window // 2 + avg.size] - avg)))
+    block = min(block, len(y))
+    if block < 2:
+        return 0.0
+    first_bin = int(math.ceil(lowest_hz * block / SAMPLE_RATE))
+    window = np.hanning(block)
+    norm = np.sqrt(np.mean(window ** 2))  # the power the window takes away, given back
+    starts = list(range(0, len(y) - block + 1, block))
+    if starts[-1] + block < len(y):
+        starts.append(len(y) - block)  # the tail, overlapping the block before it
+    best = 0.0
+    for a in starts:
+        seg = y[a:a + block].astype(np.float64)
+        spec = np.fft.rfft((seg - seg.mean()) * window)
+        power = 2 * np.sum(np.abs(spec[first_bin:]) ** 2) / block ** 2
+        best = max(best, float(np.sqrt(power) / norm))
+    return best
 
 
 def hms(s: float) -> str:

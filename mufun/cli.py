@@ -3,14 +3,13 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 
 from mufun.audio import AudioError
 from mufun.checkpoint import CheckpointError
-from mufun.layout import ContextOverflow
+from mufun.errors import UserError, for_user
 from mufun.prompt import PromptError
-
-USER_ERRORS = (AudioError, PromptError, ContextOverflow, CheckpointError, ValueError)
 
 
 def _common(p: argparse.ArgumentParser) -> None:
@@ -86,13 +85,12 @@ def cmd_layout(args) -> int:
         d["budget"] = lay.budget().as_dict()
         for a, c in zip(d["audio"], clips):
             a["warnings"] = list(c.warnings)
+        d["warnings"] = prep.warnings
         print(json.dumps(d))
         return 0
     from mufun.viz import layout_table
 
-    for c in clips:
-        for w in c.warnings:
-            print(f"warning: {w}", file=sys.stderr)
+    _warn(prep.warnings)
     print(layout_table(lay))
     return 0
 
@@ -104,8 +102,10 @@ def cmd_ask(args) -> int:
     from mufun.prompt import Turn
     from mufun.service import MuFunService
 
+    from mufun.inputs import seed
+
     sampling = Sampling(args.max_new_tokens, args.temperature, args.top_k, args.top_p, args.repetition_penalty,
-                        args.seed, args.top_logits)
+                        seed(args.seed), args.top_logits)
     svc = MuFunService.load(args.model, LoadOptions(device_map=args.device_map, dtype=args.dtype,
                                                     quantize=args.quantize, revision=args.revision))
     clips = svc.clips(_songs(args))
@@ -115,9 +115,7 @@ def cmd_ask(args) -> int:
     for ev in svc.ask([Turn(args.prompt)], clips, sampling):
         if isinstance(ev, Prepared):
             prep = ev
-            for c in clips:
-                for w in c.warnings:
-                    print(f"warning: {w}", file=sys.stderr)
+            _warn(prep.warnings)
         elif isinstance(ev, Step):
             steps.append(ev)
             if not args.json and ev.delta:
@@ -134,15 +132,24 @@ def cmd_ask(args) -> int:
     return 0
 
 
+def _warn(warnings) -> None:
+    for w in warnings:
+        print(f"warning: {w}", file=sys.stderr)
+
+
 def _ask_windows(svc, args, clips, sampling) -> int:
     from mufun.generate import Done, Step
-    from mufun.longaudio import Stage, analyse
+    from mufun.longaudio import Stage, Tally, analyse
 
     if len(clips) != 1:
         raise PromptError("--windows takes exactly one --audio song")
-    stages = []
+    stages, tally = [], None
     for ev in analyse(svc, args.prompt, clips[0], sampling):
-        if isinstance(ev, Stage):
+        if isinstance(ev, Tally):
+            tally = ev
+            if not args.json:
+                print(f"\n[combined] {ev.text}", end="", flush=True)
+        elif isinstance(ev, Stage):
             stages.append({"title": ev.title, "sequence_length": ev.prepared.layout.sequence_length,
                            "input_ids": list(ev.prepared.tokens.input_ids)})
             if not args.json:
@@ -152,24 +159,30 @@ def _ask_windows(svc, args, clips, sampling) -> int:
         elif isinstance(ev, Done):
             stages[-1]["text"] = ev.text
             stages[-1]["stats"] = ev.stats
+    n_windows = len(stages) - (1 if stages[-1]["title"].startswith("the model's summary") else 0)
     if args.json:
-        print(json.dumps({"model": args.model, "windows": stages[:-1], "summary": stages[-1]}))
+        print(json.dumps({"model": args.model, "windows": stages[:n_windows],
+                          "combined": {"text": tally.text, "most_common": tally.most_common} if tally else None,
+                          "summary": stages[n_windows] if n_windows < len(stages) else None}))
     else:
         print()
     return 0
 
 
 def main(argv: list[str] | None = None) -> int:
-    from mufun.loading import LoadError
 
     args = parser().parse_args(argv)
     try:
         return {"layout": cmd_layout, "ask": cmd_ask}[args.cmd](args)
-    except (LoadError, *USER_ERRORS) as e:
-        if getattr(args, "json", False):
-            print(json.dumps({"error": str(e), "type": type(e).__name__}))
-        print(f"error: {e}", file=sys.stderr)
-        return 2
     except KeyboardInterrupt:
         print("\ninterrupted", file=sys.stderr)
         return 130
+    except Exception as e:  # a user's mistake gets its message; anything else a short sentence
+        if not isinstance(e, UserError) and os.environ.get("MUFUN_DEBUG"):
+            raise
+        msg = for_user(e, f"running '{args.cmd}'")
+        if getattr(args, "json", False):
+            print(json.dumps({"error": msg, "type": type(e).__name__ if isinstance(e, UserError) else "InternalError"}))
+        print(f"error: {msg}" + ("" if isinstance(e, UserError) else " (MUFUN_DEBUG=1 shows the details)"),
+              file=sys.stderr)
+        return 2 if isinstance(e, UserError) else 1

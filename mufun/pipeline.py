@@ -32,6 +32,16 @@ class Prepared:
     def tokens_per_file(self) -> list[int]:
         return self.layout.file_tokens()
 
+    @property
+    def warnings(self) -> list[str]:
+        """What the person asking should know about this question's input."""
+        if not self.clips:
+            return [NO_SONG]
+        return [w for c in self.clips for w in c.warnings]
+
+
+NO_SONG = "no song was given: the model hears nothing and answers from the question's text alone"
+
 
 def load_clips(songs: Sequence[SongInput], cfg: MuFunConfig) -> list[audio.Clip]:
     """Every song's header is read and checked before any is decoded: one question may use at

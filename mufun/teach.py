@@ -5,7 +5,6 @@ read from the loaded config, tokenizer or tensors (see ``walkthrough``).
 """
 from __future__ import annotations
 
-import html
 from typing import Sequence
 
 import numpy as np
@@ -15,16 +14,22 @@ from mufun import walkthrough as W
 from mufun.attention import AnswerAttention, answer_attention
 from mufun.audio import Clip
 from mufun.pipeline import Prepared, clip_features
+from mufun.present import literal, plural
 from mufun.viz import mask_image, waveform_image
 
 
 def _md(s: str) -> str:
-    return html.escape(s).replace("|", "\\|").replace("\n", "\\n") if s else "·"
+    """A token's text in a table cell or a code chip, exactly (a newline shown as \\n)."""
+    return literal(s.replace("\n", "\\n")) if s else "·"
+
+
+def _code(s: str) -> str:
+    return f"<code>{_md(s)}</code>"
 
 
 def tokens_md(svc, prompt: str, n_audio: int) -> str:
     d = W.text_to_ids(prompt, n_audio, svc.tokenizer, svc.cfg)
-    pieces = " · ".join(f"`{_md(p)}`" for p in d["pieces"])
+    pieces = " · ".join(_code(p) for p in d["pieces"])
     rows = "\n".join(f"| {r['position']} | {_md(r['text'])} | {r['id']} | {r['kind']} |" for r in d["rows"])
     return (f"**1 · Text → pieces → ids.** The templated string is split on `<audio>` into "
             f"{len(d['pieces'])} pieces, each tokenized on its own; every tag becomes the placeholder id "
@@ -82,11 +87,11 @@ def next_token_md(svc, prep: Prepared, generated: list[int], temperature: float,
     so_far = svc.tokenizer.decode(generated) if generated else ""
     mode = "greedy (temperature 0): the most likely token" if d["greedy"] else (
         f"sampled with temperature {temperature:g}, top-k {top_k or 'off'}, top-p {top_p:g}")
-    return (f"**5 · Next token** after {length} positions (answer so far: `{_md(so_far)}`). "
+    return (f"**5 · Next token** after {length} positions (answer so far: {_code(so_far)}). "
             f"Entropy {d['entropy_bits']:.2f} bits over {d['vocab']:,} vocabulary rows.\n\n"
-            f"**6 · Sampling:** {mode}; {d['possible']:,} tokens remain possible.\n\n"
+            f"**6 · Sampling:** {mode}; {plural(d['possible'], 'token remains', 'tokens remain')} possible.\n\n"
             f"| token | id | p | p after sampling rules | possible |\n|---|---|---|---|---|\n{rows}\n\n"
-            f"Chosen: **`{_md(d['chosen_token'])}`** (id {d['chosen']}) → the sequence grows to {length + 1} positions.",
+            f"Chosen: **{_code(d['chosen_token'])}** (id {d['chosen']}) → the sequence grows to {length + 1} positions.",
             d["chosen"])
 
 

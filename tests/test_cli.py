@@ -93,5 +93,9 @@ def test_windows_for_a_song_too_long(tmp_path):
             "--json", timeout=300)
     assert r.returncode == 0, r.stderr
     d = json.loads(r.stdout)
-    assert len(d["windows"]) >= 2 and -200 not in d["summary"]["input_ids"]
-    assert all(w["input_ids"].count(-200) == 1 for w in d["windows"])
+    assert len(d["windows"]) >= 2 and all(w["input_ids"].count(-200) == 1 for w in d["windows"])
+    # MuFun-Tiny was never trained on text-only questions: the parts are counted, it summarises nothing
+    assert d["summary"] is None
+    answers = [w["text"] for w in d["windows"]]
+    most = d["combined"]["most_common"]
+    assert most is None or answers.count(most) > max((answers.count(a) for a in set(answers) - {most}), default=0)
