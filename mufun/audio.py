@@ -172,8 +172,8 @@ def probe(path: str | Path) -> Probe:
         if kind:
             raise AudioError(f"{_name(path)}: {'an' if kind[0] in 'AEFHILMNORSX' else 'a'} {kind} file that cannot "
                              f"be decoded: it is corrupt or truncated") from None
-        raise AudioError(f"{_name(path)}: not a readable audio file: its content is none of the formats this "
-                         f"app reads ({SUPPORTED}), whatever its name says") from None
+        raise AudioError(f"{_name(path)}: not an audio file this app can read: its content is none of the "
+                         f"formats it reads ({SUPPORTED}), whatever its name says") from None
     if info.frames <= 0 or info.samplerate <= 0:
         raise AudioError(f"{_name(path)}: contains no audio samples")
     return Probe(info.frames / info.samplerate, info.samplerate, info.channels, info.frames, info.format)

@@ -10,6 +10,7 @@ exactly the answer it gets when asking alone.
 from __future__ import annotations
 
 import argparse
+import html
 import os
 import socket
 import statistics
@@ -60,7 +61,7 @@ def ask(client, song: str, question: str, max_new: int) -> dict:
         time.sleep(0.01)
     chat, status, *_ = job.result()
     end = time.perf_counter()
-    return {"answer": chat[-1]["content"][0]["text"] if chat else "", "status": status,
+    return {"answer": html.unescape(chat[-1]["content"][0]["text"]) if chat else "", "status": status,
             "wait_s": (first or end) - t0, "total_s": end - t0, "updates": len(job.outputs())}
 
 

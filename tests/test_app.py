@@ -1,4 +1,5 @@
 """The app as users meet it: a running server, gradio_client, and a real Chromium."""
+import html
 import os
 import subprocess
 import sys
@@ -119,7 +120,7 @@ def test_two_browser_sessions_streaming_at_once_never_mix(server, client, tmp_pa
 
     for name in names:  # what each question gets when asked alone, in a fresh session (greedy: deterministic)
         out = Client(server, verbose=False).predict([handle_file(_example(name))], "", EXAMPLES[name][1], 64, 0, 0, 1, -1, api_name="/ask")
-        expected.append(out[0][-1]["content"][0]["text"])
+        expected.append(html.unescape(out[0][-1]["content"][0]["text"]))
     with sync_playwright() as p:
         b = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox", "--disable-gpu"])
         pages = []
@@ -252,3 +253,55 @@ def test_browser_recorded_steady_beat_gets_a_plausible_tempo(server, tmp_path):
         b.close()
     heard = synth.read_label("tempo", answer)  # "About N BPM." with a trained N
     assert heard is not None and abs(int(heard) - 100) <= PLAUSIBLE_BPM, answer
+
+
+@pytest.mark.browser
+@pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="Debian chromium not installed (scripts/test.sh installs it)")
+def test_browser_shows_what_people_typed_and_pictures_unspoiled(server, tmp_path):
+    """A file named with quotes and an accent, a question full of HTML and markdown: both shown
+    exactly as typed, nothing rendered; captions sit above the pictures, not over them; the song
+    table never breaks a word; the walkthrough shows no escaped entities."""
+    import numpy as np
+    import soundfile as sf
+    from playwright.sync_api import sync_playwright
+
+    song = tmp_path / 'my "song" é.wav'
+    t = np.arange(32000) / 16000
+    sf.write(str(song), (0.3 * np.sin(2 * np.pi * 440 * t)).astype(np.float32), 16000)
+    typed = "<img src=x> **bold** [link](http://example.invalid) <script>1</script> $x$ _it_"
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox", "--disable-gpu",
+                                                              "--disable-background-networking"])
+        page = b.new_page(viewport={"width": 1400, "height": 1000})
+        page.goto(server)
+        page.locator("input[type=file]").first.set_input_files(str(song))
+        page.get_by_text("audio tokens").first.wait_for(timeout=30000)
+        table = page.locator(".mufun-songs table").first
+        table.wait_for(timeout=30000)
+        assert 'my "song" é.wav' in table.inner_text() and "%22" not in table.inner_text()
+        cells = table.locator("td, th")
+        assert all(cells.nth(k).evaluate("e => getComputedStyle(e).whiteSpace") == "nowrap"
+                   for k in range(cells.count()))
+        page.get_by_label("Question").fill(typed)
+        page.get_by_role("button", name="Ask").click()
+        page.get_by_text("stop:").wait_for(timeout=60000)
+        user = page.locator(".message.user, [data-testid='user']").last
+        assert user.inner_text().strip() == "<audio>\n" + typed
+        assert user.locator("img, script, strong, em, a, code").count() == 0
+        # captions above pictures: gradio's own image labels are off, nothing sits over the picture
+        waves = page.locator(".image-container img, [data-testid='image'] img").first
+        waves.wait_for(timeout=30000)
+        caption = page.get_by_text("Waveforms of the songs as the model hears them").first
+        assert caption.bounding_box()["y"] + caption.bounding_box()["height"] <= waves.bounding_box()["y"] + 1
+        assert page.locator("[data-testid='block-label']").filter(has_text="Waveforms").count() == 0
+        page.screenshot(path=str(tmp_path / "typed.png"), full_page=True)
+        page.get_by_role("tab", name="Walkthrough").click()
+        page.get_by_role("button", name="Walk through my song and question").click()
+        page.get_by_text("4 · Causal mask").first.wait_for(timeout=60000)
+        page.get_by_role("button", name="Next token").click()
+        page.get_by_text("Chosen:").first.wait_for(timeout=60000)
+        text = page.locator("body").inner_text()
+        assert "&#" not in text and "&amp;" not in text and "user's" in text
+        assert " 1 tokens " not in text
+        page.screenshot(path=str(tmp_path / "walk-typed.png"), full_page=True)
+        b.close()

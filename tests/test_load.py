@@ -1,5 +1,6 @@
 """Four users streaming at once through one app: each gets its own complete answer, in queue
 order; cancelling one leaves the others whole."""
+import html
 import time
 
 from mufun.examples import EXAMPLES, FOLDER, ensure_examples
@@ -14,7 +15,7 @@ def _submit(client, name, max_new=24):
 
 def _answer(job):
     chat, status, *_ = job.result()
-    return chat[-1]["content"][0]["text"], status
+    return html.unescape(chat[-1]["content"][0]["text"]), status
 
 
 def test_four_users_each_get_their_own_answer_and_one_can_cancel(server):
