@@ -192,9 +192,11 @@ class MuFunConfig:
     @classmethod
     def tiny(cls) -> "MuFunConfig":
         """Same structure as ``real`` (300 tokens per 30 s chunk, 4 taps, blp_4i_2x, Qwen3
-        vocabulary), small widths: runs on a laptop CPU."""
-        text = TextConfig(hidden_size=64, num_hidden_layers=2, num_attention_heads=4,
-                          num_key_value_heads=2, head_dim=16, intermediate_size=192,
+        vocabulary), small widths: runs on a laptop CPU. Attention heads are 32 wide (2 query
+        heads sharing 1 KV head, grouped like the real model's 32/8): serving engines such as
+        vLLM refuse heads narrower than 32."""
+        text = TextConfig(hidden_size=64, num_hidden_layers=2, num_attention_heads=2,
+                          num_key_value_heads=1, head_dim=32, intermediate_size=192,
                           max_position_embeddings=4096, tie_word_embeddings=True)
         enc = EncoderConfig(d_model=64, encoder_layers=4, encoder_attention_heads=4, encoder_ffn_dim=256)
         return cls(name="MuFun-Tiny", text=text, encoder=enc, tap_layers=(0, 1, 2, 4),

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
-from mufun import synth
+from mufun.tiny import synth
 
 RATE = synth.RATE
 FOLDER = Path(__file__).resolve().parent.parent / "assets" / "examples"

@@ -36,7 +36,7 @@ from mufun.config import MuFunConfig  # noqa: E402
 from mufun.generate import Done, Sampling, stream  # noqa: E402
 from mufun.prompt import Turn, load_tokenizer, qwen3_tokenizer_dir  # noqa: E402
 from mufun.service import MuFunService  # noqa: E402
-from mufun.synth import tone  # noqa: E402
+from mufun.tiny.synth import tone  # noqa: E402
 
 
 def machine() -> str:
@@ -78,7 +78,7 @@ class TokenTimes(BaseStreamer):
 
 
 def song_clip(cfg: MuFunConfig, seconds: float, name: str) -> audio.Clip:
-    x = tone([440.0, 554.37, 659.25], seconds, "sawtooth") * 0.3
+    x = tone([440.0, 554.37, 659.25], seconds, "sawtooth")[0] * 0.3
     return audio.load_array(x, 16_000, cfg, source=name)
 
 

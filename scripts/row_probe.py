@@ -20,9 +20,9 @@ import torch.nn.functional as F
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from mufun import synth  # noqa: E402
+from mufun.tiny import synth  # noqa: E402
 from mufun.service import MuFunService  # noqa: E402
-from mufun.train_tiny import make_example, real_rows  # noqa: E402
+from mufun.tiny.train import make_example, real_rows  # noqa: E402
 
 
 def rows_of(svc: MuFunService, n: int, rng: np.random.Generator):

@@ -23,7 +23,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from mufun import train_tiny  # noqa: E402
+from mufun.tiny import train as train_tiny  # noqa: E402
 from mufun.config import MuFunConfig  # noqa: E402
 from mufun.model import MuFunModel  # noqa: E402
 from mufun.prompt import load_tokenizer, qwen3_tokenizer_dir  # noqa: E402

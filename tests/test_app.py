@@ -225,8 +225,8 @@ def test_browser_recorded_steady_beat_gets_a_plausible_tempo(server, tmp_path):
     import soundfile as sf
     from playwright.sync_api import sync_playwright
 
-    from mufun import synth
-    from mufun.eval_tiny import PLAUSIBLE_BPM
+    from mufun.tiny import synth
+    from mufun.tiny.eval import PLAUSIBLE_BPM
 
     wav = tmp_path / "steady-beat.wav"
     sf.write(str(wav), synth.recording(100, 14, np.random.default_rng(21)), 48_000, subtype="PCM_16")

@@ -3,9 +3,9 @@ import numpy as np
 import pytest
 import torch
 
-from mufun import synth
+from mufun.tiny import synth
 from mufun.embedded import ASSET, embedded_checkpoint
-from mufun.eval_tiny import ask, audio_zeroed, evaluate
+from mufun.tiny.eval import ask, audio_zeroed, evaluate
 from mufun.examples import EXAMPLES, FOLDER, ensure_examples
 
 SHIPPED = (ASSET / "model.safetensors.index.json").exists()
@@ -19,7 +19,7 @@ def test_the_shipped_weights_are_the_default(service):
 
 @needs_weights
 def test_fresh_clips_are_answered_from_the_sound(service):
-    """A small, fast version of ``python -m mufun.eval_tiny`` (clips from a seed training never used)."""
+    """A small, fast version of ``python -m mufun.tiny.eval`` (clips from a seed training never used)."""
     res = {r.kind: r for r in evaluate(service, per_kind=12, seed=4242)}
     # the four kinds the shipped weights learned (README: 90-100 % on 40 clips each, note the
     # lowest); chord quality is still at chance. 12 clips per kind: a margin for the small
@@ -48,7 +48,7 @@ def test_the_apps_examples_get_correct_answers(service):
 def test_training_is_deterministic_from_a_seed(tmp_path):
     from safetensors.torch import load_file
 
-    from mufun.train_tiny import train
+    from mufun.tiny.train import train
 
     outs = [train(tmp_path / f"run{k}", steps=2, batch=2, lr=1e-3, seed=5, n_clips=3, log=lambda s: None)
             for k in range(2)]
@@ -72,7 +72,7 @@ def test_synthetic_labels_are_graded_strictly():
 def test_beat_onsets_follow_the_segment_and_mark_their_rows():
     """The onset probe's targets: hit times move with a cut segment and land in their 100 ms row."""
     from mufun.config import MuFunConfig
-    from mufun.train_tiny import make_example, onset_targets
+    from mufun.tiny.train import make_example, onset_targets
 
     cfg, rng = MuFunConfig.tiny(), np.random.default_rng(3)
     exs = [make_example("beat", rng, cfg) for _ in range(12)]
@@ -93,7 +93,7 @@ def test_beat_onsets_follow_the_segment_and_mark_their_rows():
 def test_row_probes_ask_every_real_row_and_no_padding(monkeypatch):
     """The mean probe pushes every row the same way; the row probes push each real row on its
     own (so each row must carry the label); the padding past the clip gets no gradient."""
-    from mufun import train_tiny
+    from mufun.tiny import train as train_tiny
     from mufun.config import MuFunConfig
 
     cfg = MuFunConfig.tiny()
@@ -123,7 +123,7 @@ def test_one_splice_for_the_batch_equals_one_per_sequence():
     from mufun.config import MuFunConfig
     from mufun.layout import PLACEHOLDER
     from mufun.model import MuFunModel
-    from mufun.train_tiny import embed_many
+    from mufun.tiny.train import embed_many
 
     cfg = MuFunConfig.tiny()
     torch.manual_seed(0)
@@ -169,7 +169,7 @@ def test_recorded_beats_get_plausible_tempos(capsys):
     and the shipped model's answers are plausible."""
     import json
 
-    from mufun.eval_tiny import PLAUSIBLE_BPM, RECORDED_BPM, Recording, main
+    from mufun.tiny.eval import PLAUSIBLE_BPM, RECORDED_BPM, Recording, main
 
     assert Recording(100, "About 120 BPM.").plausible and Recording(100, "About 90 BPM.").plausible
     assert not Recording(100, "About 150 BPM.").plausible and not Recording(100, "About 11111").plausible

@@ -1,6 +1,6 @@
 """Train MuFun-Tiny on synthetic songs, through the modules the app runs.
 
-    python -m mufun.train_tiny --out assets/mufun-tiny [--steps 1400] [--seed 0]
+    python -m mufun.tiny.train --out assets/mufun-tiny [--steps 1400] [--seed 0]
 
 Audio goes the app's way: ``audio.load_array`` (segment, resample) -> ``pipeline.clip_features``
 (Whisper log-mel per 30 s chunk) -> ``MuFunModel`` (encoder taps, pooling, connector) ->
@@ -23,21 +23,28 @@ deterministic for a seed and thread count.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import math
+import multiprocessing
+import os
+import tempfile
 import time
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import soundfile as sf
 import torch
 import torch.nn.functional as F
 
-from mufun import audio, synth
+from mufun import audio
 from mufun.checkpoint import save
 from mufun.config import IM_END, MuFunConfig
 from mufun.model import MuFunModel
 from mufun.pipeline import clip_features, prepare
 from mufun.prompt import Turn, load_tokenizer, qwen3_tokenizer_dir
+from mufun.tiny import synth
 
 
 @dataclass
@@ -47,23 +54,42 @@ class Example:
     clip: audio.Clip
     features: torch.Tensor  # (chunks, n_mels, 3000) float16
     onsets: tuple[float, ...] = ()  # hit starts, seconds into the clip as the model hears it
+    sound: str = ""  # what played it (``synth.Song.sound``) and how it was stored
 
 
-def make_example(family: str, rng: np.random.Generator, cfg: MuFunConfig, **fixed: str) -> Example:
-    """A synthetic clip as the app would read it: sometimes at 44.1 kHz, sometimes a segment."""
-    rate = int(rng.choice([16_000, 16_000, 22_050, 44_100]))
+RATES, RATE_SHARE = (16_000, 22_050, 44_100, 48_000), (0.4, 0.15, 0.3, 0.15)
+CODECS, CODEC_SHARE = ("wav", "flac", "ogg", "mp3"), (0.7, 0.1, 0.1, 0.1)
+
+
+def make_example(family: str, rng: np.random.Generator, cfg: MuFunConfig, hits: tuple[str, ...] = synth.HITS,
+                 peak: tuple[float, float] | None = None, **fixed: str) -> Example:
+    """A synthetic clip as the app would read it: at 16, 22.05, 44.1 or 48 kHz, mono or stereo,
+    sometimes stored as FLAC, Ogg Vorbis or MP3 and decoded back by the app's own decoder, sometimes
+    a segment of a longer recording. Beat tracks are played on ``hits`` only."""
+    rate = int(rng.choice(RATES, p=RATE_SHARE))
     seconds = synth.pick_seconds(rng, family)
     segment = None
     if rng.random() < 0.2:  # cut a segment out of a longer recording
         start = float(rng.uniform(0.5, 10))
         segment = (start, start + seconds)
         seconds = start + seconds + float(rng.uniform(0.5, 5))
-    song = synth.make_song(family, rng, seconds=seconds, rate=rate, **fixed)
-    clip = audio.load_array(song.samples, song.rate, cfg, source=f"{family}.wav", segment=segment)
+    song = synth.make_song(family, rng, seconds=seconds, rate=rate, hits=hits, peak=peak, **fixed)
+    codec = str(rng.choice(CODECS, p=CODEC_SHARE))
+    if codec == "wav":
+        clip = audio.load_array(song.samples, song.rate, cfg, source=f"{family}.wav", segment=segment)
+    else:
+        with tempfile.TemporaryDirectory() as d:
+            path = Path(d) / f"{family}.{codec}"
+            channels = 1 if song.samples.ndim == 1 else song.samples.shape[1]
+            with sf.SoundFile(str(path), "w", song.rate, channels, format=codec.upper()) as f:
+                for a in range(0, len(song.samples), 1 << 15):  # libsndfile's Vorbis writer crashes on
+                    f.write(song.samples[a:a + (1 << 15)])      # a long buffer written in one call
+            clip = audio.load(path, cfg, segment)
     feats = torch.from_numpy(clip_features([clip], cfg)).to(torch.float16)
     lo, hi = segment or (0.0, seconds)
     onsets = tuple(t - lo for t in song.onsets if lo <= t < hi)
-    return Example(family, song.labels, clip, feats, onsets)
+    stereo = " stereo" if song.samples.ndim == 2 else ""
+    return Example(family, song.labels, clip, feats, onsets, f"{song.sound}{stereo} {rate} Hz {codec}")
 
 
 # how often each family is drawn (and how many clips it gets): tempo is the slowest kind to learn,
@@ -71,17 +97,33 @@ def make_example(family: str, rng: np.random.Generator, cfg: MuFunConfig, **fixe
 FAMILY_SHARE = {"beat": 0.6, "tone": 0.3, "chord": 0.1}
 
 
-def build_pool(n_clips: int, seed: int, cfg: MuFunConfig, log=print) -> dict[str, list[Example]]:
+def _example_from_seed(job: tuple[str, np.random.SeedSequence, tuple[str, ...]]) -> Example:
+    family, seq, hits = job
+    return make_example(family, np.random.default_rng(seq), MuFunConfig.tiny(), hits)
+
+
+def build_pool(n_clips: int, seed: int, cfg: MuFunConfig, log=print, hits: tuple[str, ...] = synth.HITS,
+               workers: int | None = None) -> dict[str, list[Example]]:
+    """``n_clips`` examples, made on every core. Each clip has its own seed (spawned from ``seed``),
+    so the pool is the same whatever the number of workers."""
     rng = np.random.default_rng(seed)
     sizes = {f: max(1, round(n_clips * FAMILY_SHARE[f])) for f in synth.FAMILY_KINDS}
     order = [f for f in synth.FAMILY_KINDS for _ in range(sizes[f])]
     order = [order[i] for i in rng.permutation(len(order))]
+    jobs = [(fam, seq, hits) for fam, seq in zip(order, np.random.SeedSequence(seed).spawn(len(order)))]
     pool: dict[str, list[Example]] = {f: [] for f in synth.FAMILY_KINDS}
     t0 = time.perf_counter()
-    for i, fam in enumerate(order):
-        pool[fam].append(make_example(fam, rng, cfg))
-        if (i + 1) % max(1, len(order) // 5) == 0:
-            log(f"  data {i + 1}/{len(order)} clips ({time.perf_counter() - t0:.0f} s)")
+    workers = workers or os.cpu_count() or 1
+    with contextlib.ExitStack() as stack:
+        if workers > 1 and len(jobs) > 8:
+            ex = stack.enter_context(ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")))
+            made = ex.map(_example_from_seed, jobs, chunksize=16)
+        else:
+            made = map(_example_from_seed, jobs)
+        for i, example in enumerate(made):
+            pool[example.family].append(example)
+            if (i + 1) % max(1, len(jobs) // 5) == 0:
+                log(f"  data {i + 1}/{len(jobs)} clips ({time.perf_counter() - t0:.0f} s)")
     return pool
 
 
@@ -135,6 +177,7 @@ def probe_loss(heads: torch.nn.ModuleDict, clips: list[Example], rows: torch.Ten
     on every real row of a beat clip."""
     losses, onset, c = [], [], 0
     per_second = rows.shape[1] / 30
+    dev = rows.device
     for ex in clips:
         n = ex.features.shape[0]
         real = real_rows(ex, rows.shape[1])
@@ -142,13 +185,13 @@ def probe_loss(heads: torch.nn.ModuleDict, clips: list[Example], rows: torch.Ten
         c += n
         v = r.mean(0)
         for kind in synth.FAMILY_KINDS[ex.family]:
-            gold = torch.tensor(synth.LABELS[kind].index(ex.labels[kind]))
+            gold = torch.tensor(synth.LABELS[kind].index(ex.labels[kind]), device=dev)
             losses.append(F.cross_entropy(heads[kind](v)[None], gold[None]))
             if ROW_WEIGHT:
                 losses.append(ROW_WEIGHT * F.cross_entropy(heads[f"row_{kind}"](r), gold.expand(len(r))))
         if ex.family == "beat":
             onset.append(F.binary_cross_entropy_with_logits(heads["onset"](r).squeeze(-1),
-                                                            onset_targets(ex, real, per_second)))
+                                                            onset_targets(ex, real, per_second).to(dev)))
     loss = torch.stack(losses).mean()
     return loss + torch.stack(onset).mean() if onset else loss
 
@@ -170,7 +213,8 @@ def batch_loss(model: MuFunModel, clips: list[Example], rng: np.random.Generator
     and the share of answer tokens the model's top choice gets right (``with_acc``: an argmax
     over the vocabulary, 2 % of a step, so training asks only when it prints)."""
     im_end = tok.convert_tokens_to_ids(IM_END)
-    feats = torch.cat([ex.features for ex in clips]).float()  # (chunks, n_mels, 3000)
+    dev = model.audio_device
+    feats = torch.cat([ex.features for ex in clips]).to(dev).float()  # (chunks, n_mels, 3000)
     # encode_audio runs under no_grad; training calls the same two modules with gradients
     rows = model.connector(model.vision_tower(feats))  # (chunks, 300, H)
     items, targets = [], []
@@ -187,12 +231,12 @@ def batch_loss(model: MuFunModel, clips: list[Example], rng: np.random.Generator
     seqs = embed_many(model, items)
     L = max(s.shape[0] for s in seqs)
     H = seqs[0].shape[1]
-    x = torch.zeros(len(seqs), L, H)
-    mask = torch.zeros(len(seqs), L, dtype=torch.long)
+    x = torch.zeros(len(seqs), L, H, device=dev)
+    mask = torch.zeros(len(seqs), L, dtype=torch.long, device=dev)
     for i, s in enumerate(seqs):
         x[i, :len(s)] = s
         mask[i, :len(s)] = 1
-    pos = torch.arange(L).unsqueeze(0).expand(len(seqs), L)
+    pos = torch.arange(L, device=dev).unsqueeze(0).expand(len(seqs), L)
     h = model.language_model.model(inputs_embeds=x, attention_mask=mask, position_ids=pos).last_hidden_state
     pick, gold = [], []
     for i, (s, t) in enumerate(zip(seqs, targets)):
@@ -200,7 +244,7 @@ def batch_loss(model: MuFunModel, clips: list[Example], rng: np.random.Generator
         pick.append(h[i, first:first + len(t)])
         gold.extend(t)
     logits = model.language_model.lm_head(torch.cat(pick))  # (answer tokens, vocab)
-    gold_t = torch.tensor(gold)
+    gold_t = torch.tensor(gold, device=dev)
     loss = F.cross_entropy(logits.float(), gold_t)
     acc = float((logits.detach().argmax(-1) == gold_t).float().mean()) if with_acc else None
     if heads is not None:
@@ -208,15 +252,23 @@ def batch_loss(model: MuFunModel, clips: list[Example], rng: np.random.Generator
     return loss, acc
 
 
-def train(out: Path, steps: int, batch: int, lr: float, seed: int, n_clips: int, log=print) -> Path:
+def train(out: Path, steps: int, batch: int, lr: float, seed: int, n_clips: int, log=print,
+          hold_out: tuple[str, ...] = (), device: str = "cpu") -> Path:
+    """Train from scratch and save to ``out``; beat tracks never use the hit families in ``hold_out``.
+    The shipped weights are trained on the CPU (``device`` "cuda" is for exploring faster)."""
     start = time.perf_counter()
     torch.manual_seed(seed)
     cfg = MuFunConfig.tiny()
     tok = load_tokenizer(str(qwen3_tokenizer_dir()))
-    log(f"MuFun-Tiny: {cfg.summary()['LLM']}; {cfg.summary()['encoder']}")
-    pool = build_pool(n_clips, seed, cfg, log)
-    model = MuFunModel(cfg)
-    heads = probes(cfg)
+    unknown = set(hold_out) - set(synth.HITS)
+    if unknown:
+        raise SystemExit(f"unknown hit families {sorted(unknown)}: choose from {', '.join(synth.HITS)}")
+    hits = tuple(h for h in synth.HITS if h not in hold_out)
+    log(f"MuFun-Tiny: {cfg.summary()['LLM']}; {cfg.summary()['encoder']}; beats on {', '.join(hits)}")
+    pool = build_pool(n_clips, seed, cfg, log, hits)
+    data_s = time.perf_counter() - start
+    model = MuFunModel(cfg).to(device)
+    heads = probes(cfg).to(device)
     model.train()
     # fused: one kernel over all tensors, 11 ms a step here against 51 ms for the default loop
     opt = torch.optim.AdamW([*model.parameters(), *heads.parameters()], lr=lr, betas=(0.9, 0.98),
@@ -242,22 +294,27 @@ def train(out: Path, steps: int, batch: int, lr: float, seed: int, n_clips: int,
             log(f"step {step}/{steps}  loss {ema_loss:.3f}  token acc {acc:.3f}  "
                 f"lr {sched.get_last_lr()[0]:.2e}  {el / 60:.1f} min (eta {el / step * (steps - step) / 60:.1f})")
     model.eval()
-    save(model, cfg, out, qwen3_tokenizer_dir(), shards=1)
-    log(f"saved {out} after {(time.perf_counter() - t0) / 60:.1f} min of steps, "
+    save(model.cpu(), cfg, out, qwen3_tokenizer_dir(), shards=1)
+    log(f"saved {out}: data {data_s:.0f} s, steps {(time.perf_counter() - t0) / 60:.1f} min, "
         f"{(time.perf_counter() - start) / 60:.1f} min in all")
     return out
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m mufun.train_tiny", description=__doc__.splitlines()[0])
+    p = argparse.ArgumentParser(prog="python -m mufun.tiny.train", description=__doc__.splitlines()[0])
     p.add_argument("--out", type=Path, default=Path("assets/mufun-tiny"))
     p.add_argument("--steps", type=int, default=1400)
     p.add_argument("--batch", type=int, default=8)
     p.add_argument("--lr", type=float, default=2e-3)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--clips", type=int, default=2400, help="synthetic clips made before training")
+    p.add_argument("--hold-out-hits", default="", help="comma-separated hit families beat tracks never use "
+                   f"(to test on them later): {', '.join(synth.HITS)}")
+    p.add_argument("--device", default="cpu", help="cpu (the shipped recipe) or cuda (to explore faster)")
     a = p.parse_args(argv)
-    train(a.out, a.steps, a.batch, a.lr, a.seed, a.clips, log=lambda s: print(s, flush=True))
+    hold = tuple(h.strip() for h in a.hold_out_hits.split(",") if h.strip())
+    train(a.out, a.steps, a.batch, a.lr, a.seed, a.clips, log=lambda s: print(s, flush=True), hold_out=hold,
+          device=a.device)
     return 0
 
 

@@ -1,6 +1,6 @@
 """Accuracy of a MuFun checkpoint on fresh synthetic clips, per question kind, with an ablation.
 
-    python -m mufun.eval_tiny [--model tiny] [--per-kind 40] [--seed 1000] [--ablate]
+    python -m mufun.tiny.eval [--model tiny] [--per-kind 40] [--seed 1000] [--ablate]
 
 Clips come from seeds the training never used (training draws from seed 0 and 1). Each
 question goes through the app's own path (``MuFunService.ask``: prepare, encode, splice,
@@ -23,12 +23,12 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from mufun import synth
 from mufun.audio import load_array
 from mufun.generate import Done, Sampling
 from mufun.prompt import Turn
 from mufun.service import MuFunService
-from mufun.train_tiny import make_example
+from mufun.tiny import synth
+from mufun.tiny.train import make_example
 
 
 @dataclass(frozen=True)
@@ -63,24 +63,54 @@ def ask(svc: MuFunService, clip, question: str, max_new_tokens: int = 16) -> str
     return done.text
 
 
-def evaluate(svc: MuFunService, per_kind: int = 40, seed: int = 1000, log=None) -> list[Result]:
-    """``per_kind`` fresh clips per kind (labels balanced), one question each, phrasings rotated."""
+def evaluate(svc: MuFunService, per_kind: int = 40, seed: int = 1000, log=None,
+             hits: tuple[str, ...] = synth.HITS) -> list[Result]:
+    """``per_kind`` fresh clips per kind (labels balanced), one question each, phrasings rotated;
+    beat tracks played on ``hits``."""
     rng = np.random.default_rng(seed)
-    out = []
-    for kind in synth.KINDS:
-        labels = synth.LABELS[kind]
-        fams = synth.family_of(kind)
-        correct = 0
-        for i in range(per_kind):
-            ex = make_example(fams[i % len(fams)], rng, svc.cfg, **{kind: labels[i % len(labels)]})
-            q = synth.QUESTIONS[kind][i % len(synth.QUESTIONS[kind])]
-            text = ask(svc, ex.clip, q)
-            ok = synth.read_label(kind, text) == ex.labels[kind]
-            correct += ok
-            if log:
-                log(f"  {kind:8s} {ex.labels[kind]:>8s}  {'ok ' if ok else 'BAD'}  {q!r} -> {text!r}")
-        out.append(Result(kind, correct, per_kind, 1 / len(labels)))
-    return out
+    return [_ask_kind(svc, kind, kind, per_kind, rng, log, hits=hits) for kind in synth.KINDS]
+
+
+def _ask_kind(svc: MuFunService, kind: str, name: str, n: int, rng: np.random.Generator, log=None,
+              **make) -> Result:
+    labels = synth.LABELS[kind]
+    fams = synth.family_of(kind)
+    correct = 0
+    for i in range(n):
+        ex = make_example(fams[i % len(fams)], rng, svc.cfg, **make, **{kind: labels[i % len(labels)]})
+        q = synth.QUESTIONS[kind][i % len(synth.QUESTIONS[kind])]
+        text = ask(svc, ex.clip, q)
+        ok = synth.read_label(kind, text) == ex.labels[kind]
+        correct += ok
+        if log:
+            log(f"  {name:12s} {ex.labels[kind]:>8s}  {'ok ' if ok else 'BAD'}  {ex.sound:38s} {q!r} -> {text!r}")
+    return Result(name, correct, n, 1 / len(labels))
+
+
+def tempo_by_hit(svc: MuFunService, families=synth.HITS, per_family: int = 16, seed: int = 4000,
+                 log=None) -> list[Result]:
+    """Tempo on beat tracks played on one hit family at a time (tempos balanced)."""
+    rng = np.random.default_rng(seed)
+    return [_ask_kind(svc, "tempo", f"tempo:{fam}", per_family, rng, log, hits=(fam,)) for fam in families]
+
+
+def loudness_edges(svc: MuFunService, n: int = 40, seed: int = 5000, log=None) -> Result:
+    """Loudness of clips near the labels' boundaries: loud at a peak of 0.40-0.45, quiet at
+    0.045-0.05, every family (a label keeps its meaning up to its edge)."""
+    rng = np.random.default_rng(seed)
+    fams = synth.family_of("loudness")
+    correct = 0
+    for i in range(n):
+        level = synth.LEVELS[i % 2]
+        peak = (0.40, 0.45) if level == "loud" else (0.045, 0.05)
+        ex = make_example(fams[(i // 2) % len(fams)], rng, svc.cfg, peak=peak, loudness=level)
+        q = synth.QUESTIONS["loudness"][i % len(synth.QUESTIONS["loudness"])]
+        text = ask(svc, ex.clip, q)
+        ok = synth.read_label("loudness", text) == level
+        correct += ok
+        if log:
+            log(f"  loudness edge {level:>6s} {'ok ' if ok else 'BAD'}  {ex.sound:38s} {q!r} -> {text!r}")
+    return Result("loudness near the boundary", correct, n, 0.5)
 
 
 PLAUSIBLE_BPM = 20  # under one step of the trained tempo labels (30-40 BPM)
@@ -115,21 +145,23 @@ def recordings(svc: MuFunService, bpms=RECORDED_BPM, seed: int = 2000, seconds: 
 
 
 def table(results: list[Result]) -> str:
-    rows = ["| kind | labels | accuracy | chance |", "|---|---|---|---|"]
+    rows = ["| kind | accuracy | chance |", "|---|---|---|"]
     for r in results:
-        rows.append(f"| {r.kind} | {len(synth.LABELS[r.kind])} | {r.correct}/{r.total} = {r.accuracy:.0%} "
-                    f"| {r.chance:.0%} |")
+        rows.append(f"| {r.kind} | {r.correct}/{r.total} = {r.accuracy:.0%} | {r.chance:.0%} |")
     return "\n".join(rows)
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m mufun.eval_tiny", description=__doc__.splitlines()[0])
+    p = argparse.ArgumentParser(prog="python -m mufun.tiny.eval", description=__doc__.splitlines()[0])
     p.add_argument("--model", default="tiny", help="tiny (the embedded model) or a checkpoint folder")
     p.add_argument("--per-kind", type=int, default=40)
     p.add_argument("--seed", type=int, default=1000)
     p.add_argument("--ablate", action="store_true", help="also run with the audio embeddings zeroed")
     p.add_argument("--recordings", action="store_true", help="also ask the tempo of user-like recordings")
     p.add_argument("--takes", type=int, default=1, help="recordings of each tempo (with --recordings)")
+    p.add_argument("--per-hit", type=int, default=0, help="also tempo on N beat tracks of each hit family")
+    p.add_argument("--hits", default="", help="comma-separated hit families for --per-hit (default: all)")
+    p.add_argument("--edges", type=int, default=0, help="also loudness on N clips near the labels' boundary")
     p.add_argument("--verbose", action="store_true")
     p.add_argument("--json", action="store_true")
     a = p.parse_args(argv)
@@ -137,6 +169,11 @@ def main(argv: list[str] | None = None) -> int:
     log = (lambda s: print(s, flush=True)) if a.verbose else None
     t0 = time.perf_counter()
     runs = {"with audio": evaluate(svc, a.per_kind, a.seed, log)}
+    if a.per_hit:
+        fams = tuple(h.strip() for h in a.hits.split(",") if h.strip()) or synth.HITS
+        runs["tempo by hit family"] = tempo_by_hit(svc, fams, a.per_hit, a.seed + 3000, log)
+    if a.edges:
+        runs["near the loudness boundary"] = [loudness_edges(svc, a.edges, a.seed + 4000, log)]
     if a.ablate:
         with audio_zeroed(svc):
             runs["audio zeroed"] = evaluate(svc, a.per_kind, a.seed, log)
