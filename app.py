@@ -26,7 +26,7 @@ from mufun.generate import Done, Step
 from mufun.longaudio import Stage, Tally, analyse
 from mufun.pipeline import SongInput, display_name, parse_segments
 from mufun.prompt import PromptError, Turn
-from mufun.service import MuFunService
+from mufun.service import ENGINES, MuFunService
 from mufun.serving import SWITCH_CHOICES, switching_allowed
 from mufun.viz import budget_html, layout_html, mask_image, waveforms_image
 
@@ -72,9 +72,10 @@ class Holder:
     """The one owner of the loaded model; swapping models takes its lock. ``allow_switch`` is the
     operator's choice (see ``mufun.serving``): when off, nobody can swap the model."""
 
-    def __init__(self, svc: MuFunService, allow_switch: bool = True):
+    def __init__(self, svc: MuFunService, allow_switch: bool = True, streams: int = 1):
         self.svc = svc
-        self.allow_switch = allow_switch
+        self.allow_switch = allow_switch and svc.engine.holds_decoder  # a vLLM server serves one model
+        self.streams = streams
         self.lock = threading.Lock()
 
     def swap(self, source: str, opts: loading.LoadOptions, progress=None) -> MuFunService:
@@ -93,8 +94,17 @@ def model_markdown(holder: Holder) -> str:
     if svc.loaded.embedded:
         lines.append("> **Embedded teaching model (MuFun-Tiny)** is active: MuFun's exact architecture at tiny "
                      "widths, running offline. It is not MuFun; load a Hub model for real answers.")
+    engine = svc.engine.describe()
+    if engine["engine"] == "vllm":
+        lines.append(f"> **Engine: vLLM** at `{engine['url']}` serving `{engine['served_model']}` "
+                     f"({engine['dtype']}, context {engine['max_model_len']:,}): this app holds only what the splice "
+                     f"needs (encoder, connector, token embeddings); the Qwen3 decoder runs on the server, "
+                     f"{holder.streams} answers streaming at once. The attention map needs the local engine.")
+    else:
+        lines.append("> **Engine: local**: this process decodes, one answer at a time.")
     if not holder.allow_switch:
-        lines.append("> " + SWITCH_OFF)
+        lines.append("> " + (SWITCH_OFF if engine["engine"] == "local" else
+                             "Switching models is off: the vLLM server serves this model's decoder."))
     lines += [f"**Source** `{strip_paths(r['source'])}` ({r['kind']}, revision {r['revision'] or '-'}) · **dtype** "
               f"{r['dtype']} · **quantization** {r['quantization']} ({r['quantized_linears']} linears) · "
               f"**device map** {r['device_map']} · **memory** {r['memory_total_bytes'] / 2**20:,.1f} MiB", ""]
@@ -448,6 +458,9 @@ def create_demo(holder: Holder) -> gr.Blocks:
                 zoom_start = Number(0, label="zoom: first position")
                 zoom_len = Slider(8, 512, 32, step=1, label="zoom: positions")
 
+        # everything that runs the model shares one queue: one at a time on the local engine, many
+        # streams at once when a vLLM server batches them (the encoder and splice still take turns)
+        queue = {"concurrency_id": "model", "concurrency_limit": holder.streams}
         prev_inputs = [files, segments, prompt, history, max_new, zoom_start, zoom_len]
         prev_outputs = [budget, layout, mask_full, mask_zoom]
         ask_inputs = [files, segments, prompt, history, max_new, temperature, top_k, top_p, seed]
@@ -466,20 +479,20 @@ def create_demo(holder: Holder) -> gr.Blocks:
 
         add_mic.click(add_recording, [mic, files], [files])
         ask_gpu = on_gpu(ask)
-        go = send.click(ask_gpu, ask_inputs, ask_outputs, concurrency_id="model", concurrency_limit=1)
-        sub = prompt.submit(ask_gpu, ask_inputs, ask_outputs, concurrency_id="model", concurrency_limit=1)
+        go = send.click(ask_gpu, ask_inputs, ask_outputs, **queue)
+        sub = prompt.submit(ask_gpu, ask_inputs, ask_outputs, **queue)
         stop.click(None, None, None, cancels=[go, sub])
 
         def drop_last(h):
             return (h or [])[:-1], (h or [])[-1]["user"].split("\n", 1)[-1] if h else gr.update()
 
         regen.click(drop_last, [history], [history, prompt]).then(
-            ask_gpu, ask_inputs, ask_outputs, concurrency_id="model", concurrency_limit=1)
+            ask_gpu, ask_inputs, ask_outputs, **queue)
         clear.click(lambda: ([], [], "", None), None, [chat, history, status, trace])
-        long_btn.click(on_gpu(long_song), ask_inputs, ask_outputs, concurrency_id="model", concurrency_limit=1)
+        long_btn.click(on_gpu(long_song), ask_inputs, ask_outputs, **queue)
         walk_inputs = [files, segments, prompt, history, w_seconds, max_new, wmask_start, wmask_len]
         walk_btn.click(on_gpu(walk), walk_inputs, [step_tokens, mel_img, step_audio, step_splice, wmask_img, step_mask,
-                                          step_budget, walk_ids], concurrency_id="model", concurrency_limit=1)
+                                          step_budget, walk_ids], **queue)
         for comp in (wmask_start, wmask_len):
             comp.change(walk_mask, [files, segments, prompt, history, wmask_start, wmask_len], [wmask_img, step_mask],
                         show_progress="hidden")
@@ -488,18 +501,18 @@ def create_demo(holder: Holder) -> gr.Blocks:
         next_token_gpu = on_gpu(next_token)
         nt_inputs = [files, segments, prompt, history, walk_ids, w_temp, w_topk, w_topp, w_seed]
         next_btn.click(lambda *a: next_token_gpu(*a, True), nt_inputs, [step_next, walk_ids], api_name="next_token",
-                       concurrency_id="model", concurrency_limit=1)
+                       **queue)
         reshape_btn.click(lambda *a: next_token_gpu(*a, False), nt_inputs, [step_next, walk_ids],
-                          api_name="reshape", concurrency_id="model", concurrency_limit=1)
+                          api_name="reshape", **queue)
         for comp in (w_temp, w_topk, w_topp):
             comp.release(lambda *a: next_token_gpu(*a, False), nt_inputs, [step_next, walk_ids],
-                         concurrency_id="model", concurrency_limit=1)
+                         **queue)
         att_inputs = [history, att_layer, att_head, att_token]
         att_btn.click(on_gpu(explain_answer), att_inputs, [att_img, att_md, att_layer, att_token],
-                      concurrency_id="model", concurrency_limit=1)
+                      **queue)
         for comp in (att_layer, att_head, att_token):
             comp.input(on_gpu(explain_answer), att_inputs, [att_img, att_md, att_layer, att_token],
-                       concurrency_id="model", concurrency_limit=1)
+                       **queue)
 
         load_btn.click(on_gpu(load_model), [choice, custom, quantize, device_map], [model_info], concurrency_id="model",
                        concurrency_limit=1)
@@ -519,10 +532,20 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--allow-model-switch", default=env("MUFUN_ALLOW_MODEL_SWITCH", "auto"), choices=SWITCH_CHOICES,
                     help="may visitors load another model for everyone? auto: only when serving 127.0.0.1, "
                          "not on a Space")
+    ap.add_argument("--engine", default=env("MUFUN_ENGINE", "local"), choices=ENGINES,
+                    help="who decodes: this process (local) or a vLLM server (python -m mufun serve-lm)")
+    ap.add_argument("--vllm-url", default=env("MUFUN_VLLM_URL"), help="the vLLM server, with --engine vllm")
+    ap.add_argument("--streams", type=int, default=int(env("MUFUN_STREAMS") or 0) or None,
+                    help="answers streaming at once (default: 1 local, 16 with vLLM)")
     args = ap.parse_args(argv)
     allow = switching_allowed(args.allow_model_switch, args.host, os.environ)
-    holder = Holder(MuFunService.load(args.model, loading.LoadOptions(device_map=args.device_map,
-                                                                      quantize=args.quantize)), allow)
+    try:
+        svc = MuFunService.load(args.model, loading.LoadOptions(device_map=args.device_map, quantize=args.quantize),
+                                engine=args.engine, vllm_url=args.vllm_url)
+    except UserError as e:
+        raise SystemExit(f"error: {for_user(e)}") from None
+    streams = args.streams or (16 if args.engine == "vllm" else 1)
+    holder = Holder(svc, allow, streams)
     demo = create_demo(holder)
     demo.queue(default_concurrency_limit=4).launch(server_name=args.host, server_port=args.port, share=False,
                                                    max_file_size=args.max_upload, css=CSS,

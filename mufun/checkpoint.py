@@ -59,8 +59,8 @@ def _keys_of(path: Path) -> list[str]:
     try:
         with safe_open(str(path), framework="pt") as f:
             return list(f.keys())
-    except Exception as e:
-        raise CheckpointError(f"{path.name} is not a readable safetensors file ({str(e)[:160]})") from None
+    except Exception:
+        raise CheckpointError(f"{path.name} is not a readable safetensors file") from None
 
 
 def check_keys(have: set[str], want: set[str]) -> None:
@@ -88,8 +88,8 @@ def iter_tensors(folder: Path, wm: dict[str, str]):
                     yield k, f.get_tensor(k)
         except CheckpointError:
             raise
-        except Exception as e:
-            raise CheckpointError(f"shard {fname} is corrupt or truncated ({str(e)[:160]})") from None
+        except Exception:
+            raise CheckpointError(f"shard {fname} is corrupt or truncated") from None
 
 
 def save(model: torch.nn.Module, cfg: MuFunConfig, out: str | Path, tokenizer_dir: str | Path,

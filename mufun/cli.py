@@ -1,10 +1,12 @@
-"""``python -m mufun layout|ask``: what the model reads, and its streamed answer."""
+"""``python -m mufun layout|ask|export-lm|serve-lm``: what the model reads, its streamed answer
+(from the local engine or a vLLM server), and MuFun's decoder exported and served on vLLM."""
 from __future__ import annotations
 
 import argparse
 import json
 import os
 import sys
+from pathlib import Path
 
 from mufun.audio import AudioError
 from mufun.checkpoint import CheckpointError
@@ -40,7 +42,21 @@ def parser() -> argparse.ArgumentParser:
     ask.add_argument("--device-map", default="auto", help="auto | cpu | cuda")
     ask.add_argument("--top-logits", type=int, default=0, help="record the top K next-token probabilities")
     ask.add_argument("--windows", action="store_true",
-                     help="a song too long for the budget: ask per window of it, then summarise the parts")
+                     help="a song too long for the budget: ask per window of it, then combine the parts")
+    ask.add_argument("--engine", default=os.environ.get("MUFUN_ENGINE", "local"), choices=["local", "vllm"],
+                     help="who decodes: this process, or a vLLM server (python -m mufun serve-lm)")
+    ask.add_argument("--vllm-url", default=os.environ.get("MUFUN_VLLM_URL"), help="the vLLM server, with --engine vllm")
+    ex = sub.add_parser("export-lm", help="write MuFun's Qwen3 decoder as a plain Qwen3 checkpoint folder")
+    ex.add_argument("--model", default="tiny", help="'tiny' (embedded), a checkpoint folder, or a Hub id")
+    ex.add_argument("--revision", default=None)
+    ex.add_argument("--out", required=True, type=Path, help="the folder to write")
+    sv = sub.add_parser("serve-lm", help="serve MuFun's decoder on vLLM (127.0.0.1), for --engine vllm")
+    sv.add_argument("--model", default="tiny", help="'tiny' (embedded), a checkpoint folder, or a Hub id")
+    sv.add_argument("--revision", default=None)
+    sv.add_argument("--port", type=int, default=8000)
+    sv.add_argument("--python", default=os.environ.get("MUFUN_VLLM_PYTHON"),
+                    help="the vLLM environment's python (scripts/install_vllm.sh DIR makes DIR/bin/python)")
+    sv.add_argument("vllm_args", nargs=argparse.REMAINDER, help="-- then extra arguments for vLLM (e.g. -tp 2)")
     return ap
 
 
@@ -107,7 +123,8 @@ def cmd_ask(args) -> int:
     sampling = Sampling(args.max_new_tokens, args.temperature, args.top_k, args.top_p, args.repetition_penalty,
                         seed(args.seed), args.top_logits)
     svc = MuFunService.load(args.model, LoadOptions(device_map=args.device_map, dtype=args.dtype,
-                                                    quantize=args.quantize, revision=args.revision))
+                                                    quantize=args.quantize, revision=args.revision),
+                            engine=args.engine, vllm_url=args.vllm_url)
     clips = svc.clips(_songs(args))
     if args.windows:
         return _ask_windows(svc, args, clips, sampling)
@@ -169,11 +186,36 @@ def _ask_windows(svc, args, clips, sampling) -> int:
     return 0
 
 
+def cmd_export(args) -> int:
+    from mufun.export import export_lm
+    from mufun.loading import resolve
+
+    folder, _, _ = resolve(args.model, args.revision)
+    out = export_lm(folder, args.out)
+    print(f"wrote {out}: a Qwen3ForCausalLM checkpoint (config, safetensors, tokenizer) from {args.model}")
+    return 0
+
+
+def cmd_serve(args) -> int:
+    from mufun.config import MuFunConfig
+    from mufun.loading import resolve
+    from mufun.serve import serve_forever, start
+    from mufun.service import served_name
+
+    folder, _, _ = resolve(args.model, args.revision)
+    cfg = MuFunConfig.from_json(folder / "config.json")
+    extra = [a for a in args.vllm_args if a != "--"]
+    name = served_name(folder)
+    print(f"exporting {args.model} (cached) and starting vLLM on 127.0.0.1:{args.port}…", file=sys.stderr, flush=True)
+    proc, url = start(folder, cfg, name, args.port, args.python, extra)
+    return serve_forever(proc, url, name)
+
+
 def main(argv: list[str] | None = None) -> int:
 
     args = parser().parse_args(argv)
     try:
-        return {"layout": cmd_layout, "ask": cmd_ask}[args.cmd](args)
+        return {"layout": cmd_layout, "ask": cmd_ask, "export-lm": cmd_export, "serve-lm": cmd_serve}[args.cmd](args)
     except KeyboardInterrupt:
         print("\ninterrupted", file=sys.stderr)
         return 130

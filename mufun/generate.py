@@ -95,8 +95,7 @@ def stream(lm, inputs: dict, tokenizer, eos_ids: tuple[int, ...], sampling: Samp
     dev = embeds.device
     cache = DynamicCache(config=lm.config)
     ids: list[int] = []
-    text = ""
-    pending = 0  # ids[pending:] are not yet in ``text``
+    text = Detokenizer(tokenizer)
     t_first = None
     reason = "max_new_tokens"
     with torch.inference_mode():
@@ -121,12 +120,7 @@ def stream(lm, inputs: dict, tokenizer, eos_ids: tuple[int, ...], sampling: Samp
             ids.append(nxt)
             if t_first is None:
                 t_first = time.perf_counter()
-            # decode only the tokens since the last complete character (O(1) per step, not O(n))
-            piece = tokenizer.decode(ids[pending:], skip_special_tokens=True)
-            delta = ""
-            if not piece.endswith("\ufffd"):
-                delta, text, pending = piece, text + piece, len(ids)
-            yield Step(step, nxt, tokenizer.convert_ids_to_tokens(nxt), delta, top)
+            yield Step(step, nxt, tokenizer.convert_ids_to_tokens(nxt), text.add(nxt), top)
             if nxt in eos_ids:
                 reason = "eos"
                 break
@@ -136,15 +130,36 @@ def stream(lm, inputs: dict, tokenizer, eos_ids: tuple[int, ...], sampling: Samp
             out = lm(input_ids=torch.tensor([[nxt]], device=dev), cache=cache, use_cache=True,
                      position_ids=torch.tensor([[pos]], device=dev),
                      attention_mask=torch.ones(1, pos + 1, dtype=torch.long, device=dev))
+    yield finish(tokenizer, ids, reason, t_start, t_first, L)
+
+
+def finish(tokenizer, ids: list[int], reason: str, t_start: float, t_first: float | None, prompt_len: int) -> Done:
+    """The Done event of an answer: its text (special tokens skipped), ids and timing, for any engine."""
     t_end = time.perf_counter()
     final = tokenizer.decode(ids, skip_special_tokens=True).strip()
     n = len(ids)
     decode_s = (t_end - t_first) if t_first else 0.0
-    stats = {"prompt_tokens": L, "answer_tokens": n, "stop_reason": reason,
+    stats = {"prompt_tokens": prompt_len, "answer_tokens": n, "stop_reason": reason,
              "time_to_first_token_s": round((t_first or t_end) - t_start, 4),
              "total_s": round(t_end - t_start, 4),
              "tokens_per_s": round((n - 1) / decode_s, 2) if n > 1 and decode_s > 0 else None}
-    yield Done(final, tuple(ids), reason, stats)
+    return Done(final, tuple(ids), reason, stats)
+
+
+class Detokenizer:
+    """Text deltas as ids arrive: only the ids since the last complete character are decoded
+    (O(1) a step); a multi-byte character split over ids shows once it is whole."""
+
+    def __init__(self, tokenizer):
+        self.tokenizer, self.ids, self.pending = tokenizer, [], 0
+
+    def add(self, token_id: int) -> str:
+        self.ids.append(token_id)
+        piece = self.tokenizer.decode(self.ids[self.pending:], skip_special_tokens=True)
+        if piece.endswith("\ufffd"):
+            return ""
+        self.pending = len(self.ids)
+        return piece
 
 
 def generate(lm, inputs: dict, tokenizer, eos_ids: tuple[int, ...], sampling: Sampling) -> Done:

@@ -46,6 +46,7 @@ class LoadOptions:
     max_memory: dict | None = None
     offload_folder: str | None = None
     revision: str | None = None
+    decoder: bool = True  # False: only what the splice needs (a serving engine holds the decoder)
 
 
 @dataclass
@@ -230,7 +231,11 @@ def load_folder(folder: Path, opts: LoadOptions) -> tuple[MuFunModel, MuFunConfi
     with init_empty_weights(include_buffers=False):
         model = MuFunModel(cfg)
     check_keys(set(wm), expected_keys(model, cfg))
-    if opts.quantize != "none":
+    if not opts.decoder:  # the encoder, the connector and the token embeddings: what the splice needs
+        model.language_model.model.layers = torch.nn.ModuleList()
+        model.language_model.lm_head = torch.nn.Identity()
+        wm = {k: f for k, f in wm.items() if k in model.state_dict()}
+    if opts.quantize != "none" and opts.decoder:
         quantize_linears(model, opts.quantize, dtype)
     device_map = pick_device_map(model, opts, dtype)
     if "disk" in device_map.values() and not opts.offload_folder:
@@ -238,18 +243,18 @@ def load_folder(folder: Path, opts: LoadOptions) -> tuple[MuFunModel, MuFunConfi
     if opts.quantize != "none" and "disk" in device_map.values():
         raise LoadError("quantized weights cannot be offloaded to disk: give the GPU/CPU more memory or use no quantization")
     try:
-        if opts.quantize == "none":
+        if opts.quantize == "none" and opts.decoder:
             target = folder / INDEX if (folder / INDEX).exists() else folder / SINGLE
             load_checkpoint_in_model(model, str(target), device_map=device_map, dtype=dtype,
                                      offload_folder=opts.offload_folder, strict=False)
-        else:
+        else:  # tensor by tensor: quantized linears quantize on the way; absent layers are never read
             load_quantized(model, folder, wm, device_map, dtype)
     except CheckpointError:
         raise
-    except Exception as e:
-        raise CheckpointError(f"{folder.name}: the weights could not be read ({type(e).__name__}: "
-                              f"{str(e)[:200]}). A shard may be corrupt or truncated.") from None
-    if cfg.text.tie_word_embeddings:
+    except Exception:
+        raise CheckpointError(f"{folder.name}: the weights could not be read: a shard may be corrupt or "
+                              f"truncated.") from None
+    if cfg.text.tie_word_embeddings and opts.decoder:
         model.language_model.lm_head.weight = model.language_model.model.embed_tokens.weight
     meta = [n for n, p in model.named_parameters() if p.device.type == "meta"]
     if meta and "disk" not in device_map.values():
@@ -280,8 +285,8 @@ def load(source: str = EMBEDDED, opts: LoadOptions | None = None, progress=None)
     stage(0.9, "reading the tokenizer")
     try:
         tok = load_tokenizer(str(folder))
-    except Exception as e:
-        raise CheckpointError(f"{folder.name}: the tokenizer files could not be read ({str(e)[:160]})") from None
+    except Exception:
+        raise CheckpointError(f"{folder.name}: the tokenizer files could not be read") from None
     notes = []
     if (folder / "config.json").read_text().find('"auto_map"') >= 0:
         notes.append("config.json names remote code (auto_map); it was ignored: stock transformers modules are used")

@@ -4,7 +4,10 @@ Per-user state (songs, history) stays with the caller; this object is shared by 
 """
 from __future__ import annotations
 
+import math
 import threading
+from dataclasses import replace
+from pathlib import Path
 from typing import Callable, Iterator, Sequence
 
 import torch
@@ -12,22 +15,41 @@ import torch
 from mufun import loading
 from mufun.audio import Clip
 from mufun.cache import AudioCache
-from mufun.generate import Done, Sampling, Step, stream
+from mufun.engines import LocalEngine, VLLMEngine, served_dtype
+from mufun.errors import UserError
+from mufun.export import fingerprint
+from mufun.generate import Done, Sampling, Step
 from mufun.pipeline import Prepared, SongInput, clip_features, load_clips, prepare
 from mufun.prompt import Turn, eos_ids
 
+ENGINES = ("local", "vllm")
+
 
 class MuFunService:
-    def __init__(self, loaded: loading.Loaded, cache: AudioCache | None = None):
+    def __init__(self, loaded: loading.Loaded, cache: AudioCache | None = None, engine=None):
         self.loaded = loaded
         self.cache = cache or AudioCache()
         self.lock = threading.RLock()  # short sections: encoding, splicing (never held across a yield)
-        self.decoding = threading.Lock()  # one decode or attention pass at a time
+        self.engine = engine or LocalEngine(loaded.model.language_model, loaded.tokenizer, eos_ids(loaded.tokenizer))
+        # one local decode or attention pass at a time (the local engine's lock)
+        self.decoding = getattr(self.engine, "lock", None) or threading.Lock()
 
     @classmethod
     def load(cls, source: str = loading.EMBEDDED, opts: loading.LoadOptions | None = None,
-             progress=None) -> "MuFunService":
-        return cls(loading.load(source, opts, progress))
+             progress=None, engine: str = "local", vllm_url: str | None = None) -> "MuFunService":
+        """The model from ``source``; with ``engine="vllm"`` only what the splice needs is loaded
+        here and answers come from the vLLM server at ``vllm_url`` serving the same checkpoint."""
+        if engine not in ENGINES:
+            raise UserError(f"engine {engine!r}: use one of {', '.join(ENGINES)}")
+        if engine == "local":
+            return cls(loading.load(source, opts, progress))
+        if not vllm_url:
+            raise UserError("the vLLM engine needs the server's URL (--vllm-url or MUFUN_VLLM_URL)")
+        opts = replace(opts or loading.LoadOptions(), decoder=False)
+        loaded = loading.load(source, opts, progress)
+        remote = VLLMEngine(vllm_url, loaded.tokenizer, eos_ids(loaded.tokenizer), served_dtype(loaded.cfg.hidden_size),
+                            expected_model=served_name(loaded.folder))
+        return cls(loaded, engine=remote)
 
     @property
     def cfg(self):
@@ -79,12 +101,25 @@ class MuFunService:
         prep = self.prepare(turns, clips)
         prep.layout.check_fits(sampling.max_new_tokens)
         yield prep
+        yield from self.engine.stream(self.inputs(prep), sampling, should_stop)
+
+    def next_token_logits(self, prep: Prepared, generated: Sequence[int]) -> tuple[torch.Tensor, str]:
+        """The next token's logits after the prompt and ``generated``, from the engine, and a note
+        on what they cover: every vocabulary row (local), or the server's top 20 (vLLM, which
+        returns top log-probabilities, not whole distributions)."""
+        from mufun import walkthrough as W
+
+        lm = self.loaded.model.language_model
         inputs = self.inputs(prep)
-        # A server may resume this generator on another thread between tokens: the decode lock
-        # is a plain Lock (any thread may release it), never the thread-owned RLock.
-        with self.decoding:
-            yield from stream(self.loaded.model.language_model, inputs, self.tokenizer, eos_ids(self.tokenizer),
-                              sampling, should_stop)
+        if self.engine.holds_decoder:
+            with self.decoding:
+                return W.next_token_logits(lm, inputs, list(generated)), ""
+        top = self.engine.next_token(W.extend(lm, inputs, list(generated)), top=20)
+        logits = torch.full((self.cfg.text.vocab_size,), float("-inf"))
+        for i, p in top:
+            logits[i] = math.log(max(p, 1e-30))
+        return logits, (f"From the vLLM server's top {len(top)} log-probabilities: the rest of the "
+                        f"{self.cfg.text.vocab_size:,} rows is not sent, so these {len(top)} are renormalised.")
 
     def trace(self, prep: Prepared, done: Done, steps: Sequence[Step], sampling: Sampling) -> dict:
         """The JSON trace of one turn (the CLI's --json and the app's export)."""
@@ -109,3 +144,9 @@ class MuFunService:
             "stats": {**done.stats, "audio_tokens": sum(c.tokens(self.cfg) for c in prep.clips),
                       "encoder_calls_total": self.cache.encoder_calls},
         }
+
+
+def served_name(folder: Path) -> str:
+    """The name ``serve-lm`` gives the exported decoder of ``folder``: the app checks it is talking
+    to the same checkpoint's decoder."""
+    return f"mufun-lm-{fingerprint(folder)}"

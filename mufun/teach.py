@@ -15,6 +15,7 @@ from mufun.attention import AnswerAttention, answer_attention
 from mufun.audio import Clip
 from mufun.pipeline import Prepared, clip_features
 from mufun.present import literal, plural
+from mufun.prompt import PromptError
 from mufun.viz import mask_image, waveform_image
 
 
@@ -77,9 +78,7 @@ def mask_view(prep: Prepared, start: int, n: int):
 def next_token_md(svc, prep: Prepared, generated: list[int], temperature: float, top_k: int, top_p: float,
                   seed: int | None, show: int = 10) -> tuple[str, int]:
     """One forward pass for the next token: candidates, the reshaped distribution, the choice."""
-    lm = svc.loaded.model.language_model
-    inputs = svc.inputs(prep)
-    logits = W.next_token_logits(lm, inputs, generated)
+    logits, note = svc.next_token_logits(prep, generated)
     d = W.reshape(logits, svc.tokenizer, float(temperature), int(top_k), float(top_p), show, seed)
     rows = "\n".join(f"| {_md(r['token'])} | {r['id']} | {r['p']:.4f} | {r['p_after']:.4f} | "
                      f"{'✓' if r['possible'] else '—'} |" for r in d["rows"])
@@ -91,8 +90,8 @@ def next_token_md(svc, prep: Prepared, generated: list[int], temperature: float,
             f"Entropy {d['entropy_bits']:.2f} bits over {d['vocab']:,} vocabulary rows.\n\n"
             f"**6 · Sampling:** {mode}; {plural(d['possible'], 'token remains', 'tokens remain')} possible.\n\n"
             f"| token | id | p | p after sampling rules | possible |\n|---|---|---|---|---|\n{rows}\n\n"
-            f"Chosen: **{_code(d['chosen_token'])}** (id {d['chosen']}) → the sequence grows to {length + 1} positions.",
-            d["chosen"])
+            f"Chosen: **{_code(d['chosen_token'])}** (id {d['chosen']}) → the sequence grows to {length + 1} positions."
+            + (f"\n\n{note}" if note else ""), d["chosen"])
 
 
 def budget_md(svc, prep: Prepared, seconds: float, max_new: int) -> str:
@@ -119,6 +118,9 @@ def budget_md(svc, prep: Prepared, seconds: float, max_new: int) -> str:
 # -- answer -> audio attention ------------------------------------------------------------------------
 def explain(svc, prep_prompt: Prepared, prep_answer: Prepared, answer_ids: list[int]) -> AnswerAttention:
     inputs = svc.inputs(prep_prompt)
+    if not svc.engine.holds_decoder:
+        raise PromptError("The attention map needs the decoder's attention weights, which stay on the vLLM "
+                          "server: run the app with the local engine (--engine local) to see it.")
     with svc.decoding:
         return answer_attention(svc.loaded.model.language_model, inputs, prep_answer.layout, answer_ids,
                                 svc.tokenizer)

@@ -119,13 +119,21 @@ def mask_rows(lay: Layout, start: int, end: int) -> list[dict]:
 
 
 # -- 5/6. next token and sampling strategies ------------------------------------------------------
-def next_token_logits(lm, inputs: dict, extra_ids: list[int]) -> torch.Tensor:
-    """Logits for the token after the prompt plus ``extra_ids`` (one forward pass)."""
+def extend(lm, inputs: dict, extra_ids: list[int]) -> dict:
+    """The prompt's inputs with ``extra_ids`` (answer tokens so far) embedded after it."""
     embeds = inputs["inputs_embeds"]
     if extra_ids:
         emb = lm.get_input_embeddings()
         more = emb(torch.tensor([extra_ids], device=embeds.device)).to(embeds.dtype)
         embeds = torch.cat([embeds, more], 1)
+    L = embeds.shape[1]
+    return {"inputs_embeds": embeds, "attention_mask": torch.ones(1, L, dtype=torch.long, device=embeds.device),
+            "position_ids": torch.arange(L, device=embeds.device).unsqueeze(0)}
+
+
+def next_token_logits(lm, inputs: dict, extra_ids: list[int]) -> torch.Tensor:
+    """Logits for the token after the prompt plus ``extra_ids`` (one forward pass)."""
+    embeds = extend(lm, inputs, extra_ids)["inputs_embeds"]
     L = embeds.shape[1]
     with torch.inference_mode():
         out = lm(inputs_embeds=embeds, attention_mask=torch.ones(1, L, dtype=torch.long, device=embeds.device),

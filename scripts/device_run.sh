@@ -12,13 +12,13 @@ export HF_HUB_OFFLINE=1 PYTHONUNBUFFERED=1 TOKENIZERS_PARALLELISM=false
 OUT=${OUT:-/tmp/out}; mkdir -p "$OUT"
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv > "$OUT/gpu.txt" 2>&1
 python3 -c "import torch, transformers; print(torch.__version__, transformers.__version__)" >> "$OUT/gpu.txt" 2>&1
-timeout 210 python3 scripts/bench.py --full-size --repeats 3 > "$OUT/bench_full.txt" 2>&1
+[ -n "${SKIP_BENCH:-}" ] || timeout 210 python3 scripts/bench.py --full-size --repeats 3 > "$OUT/bench_full.txt" 2>&1
 HOLD=hihat_open,pluck
 for run in heldout all; do
   ( extra=(); [ $run = heldout ] && extra=(--hold-out-hits $HOLD)
-    timeout 300 python3 -m mufun.tiny.train --device cuda --out /tmp/$run "${extra[@]}" > "$OUT/train_$run.log" 2>&1
-    hits=(--per-hit 8); [ $run = heldout ] && hits=(--per-hit 20 --hits $HOLD)
-    timeout 150 python3 -m mufun.tiny.eval --model /tmp/$run --per-kind 40 "${hits[@]}" --edges 20 --ablate \
+    timeout 240 python3 -m mufun.tiny.train --device cuda --workers 7 --out /tmp/$run "${extra[@]}" > "$OUT/train_$run.log" 2>&1
+    hits=(--per-hit 6); [ $run = heldout ] && hits=(--per-hit 20 --hits $HOLD)
+    timeout 90 python3 -m mufun.tiny.eval --model /tmp/$run --per-kind 40 "${hits[@]}" --edges 20 \
       > "$OUT/eval_$run.txt" 2>&1 ) &
 done
 wait

@@ -97,6 +97,11 @@ def make_example(family: str, rng: np.random.Generator, cfg: MuFunConfig, hits: 
 FAMILY_SHARE = {"beat": 0.6, "tone": 0.3, "chord": 0.1}
 
 
+def _one_thread() -> None:
+    """A data worker uses one core: the pool's processes share the machine's cores between them."""
+    torch.set_num_threads(1)
+
+
 def _example_from_seed(job: tuple[str, np.random.SeedSequence, tuple[str, ...]]) -> Example:
     family, seq, hits = job
     return make_example(family, np.random.default_rng(seq), MuFunConfig.tiny(), hits)
@@ -116,7 +121,8 @@ def build_pool(n_clips: int, seed: int, cfg: MuFunConfig, log=print, hits: tuple
     workers = workers or os.cpu_count() or 1
     with contextlib.ExitStack() as stack:
         if workers > 1 and len(jobs) > 8:
-            ex = stack.enter_context(ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")))
+            ex = stack.enter_context(ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"),
+                                                         initializer=_one_thread))
             made = ex.map(_example_from_seed, jobs, chunksize=16)
         else:
             made = map(_example_from_seed, jobs)
@@ -253,7 +259,7 @@ def batch_loss(model: MuFunModel, clips: list[Example], rng: np.random.Generator
 
 
 def train(out: Path, steps: int, batch: int, lr: float, seed: int, n_clips: int, log=print,
-          hold_out: tuple[str, ...] = (), device: str = "cpu") -> Path:
+          hold_out: tuple[str, ...] = (), device: str = "cpu", workers: int | None = None) -> Path:
     """Train from scratch and save to ``out``; beat tracks never use the hit families in ``hold_out``.
     The shipped weights are trained on the CPU (``device`` "cuda" is for exploring faster)."""
     start = time.perf_counter()
@@ -265,7 +271,7 @@ def train(out: Path, steps: int, batch: int, lr: float, seed: int, n_clips: int,
         raise SystemExit(f"unknown hit families {sorted(unknown)}: choose from {', '.join(synth.HITS)}")
     hits = tuple(h for h in synth.HITS if h not in hold_out)
     log(f"MuFun-Tiny: {cfg.summary()['LLM']}; {cfg.summary()['encoder']}; beats on {', '.join(hits)}")
-    pool = build_pool(n_clips, seed, cfg, log, hits)
+    pool = build_pool(n_clips, seed, cfg, log, hits, workers)
     data_s = time.perf_counter() - start
     model = MuFunModel(cfg).to(device)
     heads = probes(cfg).to(device)
@@ -311,10 +317,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--hold-out-hits", default="", help="comma-separated hit families beat tracks never use "
                    f"(to test on them later): {', '.join(synth.HITS)}")
     p.add_argument("--device", default="cpu", help="cpu (the shipped recipe) or cuda (to explore faster)")
+    p.add_argument("--workers", type=int, default=None, help="processes making the clips (default: every core)")
     a = p.parse_args(argv)
     hold = tuple(h.strip() for h in a.hold_out_hits.split(",") if h.strip())
     train(a.out, a.steps, a.batch, a.lr, a.seed, a.clips, log=lambda s: print(s, flush=True), hold_out=hold,
-          device=a.device)
+          device=a.device, workers=a.workers)
     return 0
 
 
