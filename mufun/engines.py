@@ -167,8 +167,8 @@ class VLLMEngine:
         except (httpx.HTTPError, json.JSONDecodeError, KeyError, IndexError, ValueError):
             raise EngineError(f"the connection to the language-model server at {self.url} broke mid-answer; "
                               f"nothing was kept. Ask again.") from None
-        if reason is None:
-            raise EngineError(f"the language-model server at {self.url} ended the answer without saying why; "
+        if reason is None:  # the stream ended with no finish reason: cut off, whatever the socket said
+            raise EngineError(f"the connection to the language-model server at {self.url} broke mid-answer; "
                               f"nothing was kept. Ask again.")
         yield finish(self.tokenizer, ids, reason, t_start, t_first, L)
 
