@@ -8,10 +8,8 @@ This file only wires the UI; the logic lives in ``mufun/``.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
-import tempfile
 import threading
 import traceback
 from pathlib import Path
@@ -27,12 +25,12 @@ from mufun.longaudio import Stage, Tally, analyse
 from mufun.pipeline import SongInput, display_name, parse_segments
 from mufun.prompt import PromptError, Turn
 from mufun.service import ENGINES, MuFunService
-from mufun.serving import SWITCH_CHOICES, switching_allowed
+from mufun.serving import SWITCH_CHOICES, Limits, switching_allowed
+from mufun.traces import TraceStore, keep_sweeping
 from mufun.viz import budget_html, layout_html, mask_image, waveforms_image
 
 USER_ERRORS = (UserError,)
 MAX_UPLOAD = "200mb"
-TRACE_DIR = Path(tempfile.mkdtemp(prefix="mufun-traces-"))
 CSS = """
 .mufun-layout .span{margin:2px 0;padding:2px 4px;font-family:monospace;font-size:12px}
 .mufun-layout .kind{font-weight:bold;margin-right:4px}.mufun-layout .pos{color:#888;margin-right:6px}
@@ -170,8 +168,15 @@ def _kept(songs: list[SongInput]) -> list:
     return [[s.path, list(s.segment) if s.segment else None, s.name] for s in songs]
 
 
-def create_demo(holder: Holder) -> gr.Blocks:
+EXPIRED = ("⚠️ The server no longer remembers this conversation: it was idle too long or the server restarted. "
+           "Press Clear to start again (the songs are still here).")
+
+
+def create_demo(holder: Holder, limits: Limits | None = None, traces: TraceStore | None = None) -> gr.Blocks:
+    """The page; ``demo.traces`` is the app's own folder of answer traces (served by ``launch``)."""
     examples = ensure_examples()
+    limits = limits or Limits()
+    traces = traces or TraceStore(limits.traces)
 
     def song_info(files, segments_text):
         svc = holder.svc
@@ -194,9 +199,12 @@ def create_demo(holder: Holder) -> gr.Blocks:
         lay = prep.layout
         return budget_html(lay, n_new), layout_html(lay), mask_image(lay), mask_image(lay, start=z0, end=z0 + zn)
 
-    def ask(files, segments_text, prompt, history, max_new, temperature, top_k, top_p, seed):
+    def ask(files, segments_text, prompt, history, max_new, temperature, top_k, top_p, seed, shown=None):
         svc = holder.svc
         history = list(history or [])
+        if shown and not history:  # the page shows a conversation the server has forgotten
+            yield shown, history, EXPIRED, gr.update(), gr.update(), gr.update(), None
+            return
         try:
             songs = _songs(files, segments_text)
             clips = svc.clips(songs)
@@ -224,9 +232,7 @@ def create_demo(holder: Holder) -> gr.Blocks:
                     grown = svc.prepare(_turns(history, prompt), clips, ev.ids).layout
                     history = history + [{"user": user_text, "answer": ev.text, "ids": list(ev.ids),
                                           "songs": _kept(songs)}]
-                    trace = svc.trace(prep, ev, steps, sampling)
-                    path = TRACE_DIR / f"trace-{os.getpid()}-{id(trace)}.json"
-                    path.write_text(json.dumps(trace, indent=1))
+                    path = traces.write(svc.trace(prep, ev, steps, sampling))
                     yield (_chat(history), history, present.answer_status(ev.stats, prep.warnings),
                            budget_html(grown, 0), layout_html(grown), mask_image(grown), str(path))
         except Exception as e:  # the model failed mid-stream: tell the user, keep serving, keep nothing
@@ -242,10 +248,13 @@ def create_demo(holder: Holder) -> gr.Blocks:
             return shown_error(e, "loading the model") + "\n\n" + model_markdown(holder)
         return model_markdown(holder)
 
-    def long_song(files, segments_text, prompt, history, max_new, temperature, top_k, top_p, seed):
+    def long_song(files, segments_text, prompt, history, max_new, temperature, top_k, top_p, seed, shown=None):
         """Window analysis: the question per window of the song, then the parts combined."""
         svc = holder.svc
         history = list(history or [])
+        if shown and not history:
+            yield shown, history, EXPIRED, gr.update(), gr.update(), gr.update(), None
+            return
         try:
             clips = svc.clips(_songs(files, segments_text))
             if len(clips) != 1:
@@ -362,9 +371,12 @@ def create_demo(holder: Holder) -> gr.Blocks:
                 gr.update(choices=["all"] + [str(k) for k in range(att.layers)]),
                 gr.update(choices=["all"] + [f"{k}: {t!r}" for k, t in enumerate(att.answer_tokens)]))
 
-    with gr.Blocks(title="mufun: how MuFun hears a song") as demo:
+    # uploads, pictures and traces in gradio's cache go once they are ``files_s`` old
+    with gr.Blocks(title="mufun: how MuFun hears a song",
+                   delete_cache=(min(600, limits.files_s), limits.files_s)) as demo:
+        demo.traces = traces
         gr.Markdown("# mufun · see, hear and teach how MuFun works")
-        history = gr.State([])
+        history = gr.State([], time_to_live=limits.idle_s)  # a conversation idle this long is forgotten
         with gr.Accordion("Model", open=False):
             model_info = gr.Markdown(model_markdown(holder))
             with gr.Row(visible=holder.allow_switch):
@@ -463,7 +475,7 @@ def create_demo(holder: Holder) -> gr.Blocks:
         queue = {"concurrency_id": "model", "concurrency_limit": holder.streams}
         prev_inputs = [files, segments, prompt, history, max_new, zoom_start, zoom_len]
         prev_outputs = [budget, layout, mask_full, mask_zoom]
-        ask_inputs = [files, segments, prompt, history, max_new, temperature, top_k, top_p, seed]
+        ask_inputs = [files, segments, prompt, history, max_new, temperature, top_k, top_p, seed, chat]
         ask_outputs = [chat, history, status, budget, layout, mask_full, trace]
 
         for comp in (files, segments):
@@ -484,9 +496,10 @@ def create_demo(holder: Holder) -> gr.Blocks:
         stop.click(None, None, None, cancels=[go, sub])
 
         def drop_last(h):
-            return (h or [])[:-1], (h or [])[-1]["user"].split("\n", 1)[-1] if h else gr.update()
+            h = list(h or [])
+            return h[:-1], h[-1]["user"].split("\n", 1)[-1] if h else gr.update(), _chat(h[:-1])
 
-        regen.click(drop_last, [history], [history, prompt]).then(
+        regen.click(drop_last, [history], [history, prompt, chat]).then(
             ask_gpu, ask_inputs, ask_outputs, **queue)
         clear.click(lambda: ([], [], "", None), None, [chat, history, status, trace])
         long_btn.click(on_gpu(long_song), ask_inputs, ask_outputs, **queue)
@@ -546,10 +559,20 @@ def main(argv: list[str] | None = None) -> None:
         raise SystemExit(f"error: {for_user(e)}") from None
     streams = args.streams or (16 if args.engine == "vllm" else 1)
     holder = Holder(svc, allow, streams)
-    demo = create_demo(holder)
+    try:
+        limits = Limits.from_env()
+    except UserError as e:
+        raise SystemExit(f"error: {for_user(e)}") from None
+    traces = TraceStore(limits.traces)
+    traces.remove_on_exit()
+    from gradio.utils import get_upload_folder
+
+    keep_sweeping(Path(get_upload_folder()), min(600, limits.files_s), limits.files_s)
+    demo = create_demo(holder, limits, traces)
     demo.queue(default_concurrency_limit=4).launch(server_name=args.host, server_port=args.port, share=False,
                                                    max_file_size=args.max_upload, css=CSS,
-                                                   allowed_paths=[str(TRACE_DIR)])
+                                                   allowed_paths=[str(traces.folder)],
+                                                   state_session_capacity=limits.sessions)
 
 
 if __name__ == "__main__":

@@ -20,7 +20,7 @@ def app_in_process():
     demo = app.create_demo(holder)
     port = free_port()
     demo.queue(default_concurrency_limit=4).launch(server_port=port, prevent_thread_lock=True, share=False,
-                                                   css=app.CSS, allowed_paths=[str(app.TRACE_DIR)])
+                                                   css=app.CSS, allowed_paths=[str(demo.traces.folder)])
     yield holder, f"http://127.0.0.1:{port}/"
     demo.close()
 

@@ -222,7 +222,8 @@ def test_launch_defaults_are_safe(monkeypatch):
     app.main([])
     assert seen["share"] is False and seen["server_name"] == "127.0.0.1"
     assert seen["max_file_size"] == app.MAX_UPLOAD == "200mb"
-    assert seen["allowed_paths"] == [str(app.TRACE_DIR)]
+    (served,) = seen["allowed_paths"]  # only the app's own trace folder
+    assert Path(served).name.startswith("mufun-traces-") and seen["state_session_capacity"] == 256
 
 
 def test_no_remote_code_anywhere():
