@@ -36,6 +36,7 @@ from mufun.config import MuFunConfig  # noqa: E402
 from mufun.generate import Done, Sampling, stream  # noqa: E402
 from mufun.prompt import Turn, load_tokenizer, qwen3_tokenizer_dir  # noqa: E402
 from mufun.service import MuFunService  # noqa: E402
+from mufun.precision import lm_bytes  # noqa: E402
 from mufun.tiny.synth import tone  # noqa: E402
 
 
@@ -199,15 +200,6 @@ def random_model(cfg: MuFunConfig, mode: str, device: str, dtype: torch.dtype):
     if tied:
         model.language_model.lm_head.weight = model.language_model.model.embed_tokens.weight
     return model.eval()
-
-
-def lm_bytes(model) -> int:
-    seen, total = set(), 0
-    for t in list(model.language_model.parameters()) + list(model.language_model.buffers()):
-        if id(t) not in seen:
-            seen.add(id(t))
-            total += t.numel() * t.element_size()
-    return total
 
 
 def bench_full(cfg: MuFunConfig, modes: list[str], device: str, prefill_tokens: int, new_tokens: int,

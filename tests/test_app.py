@@ -305,3 +305,48 @@ def test_browser_shows_what_people_typed_and_pictures_unspoiled(server, tmp_path
         assert " 1 tokens " not in text
         page.screenshot(path=str(tmp_path / "walk-typed.png"), full_page=True)
         b.close()
+
+
+@pytest.mark.browser
+@pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="Debian chromium not installed (scripts/test.sh installs it)")
+def test_browser_guided_walkthrough_one_step_per_screen(server, tmp_path):
+    """As a teacher would at 1,400 x 900: one click from the first page starts the walkthrough on an
+    example; Next through seven steps and Back again, each step's panel under 1,100 px with its
+    picture drawn and its table folded; at the sampling step the model's certainty is explained and
+    the least sure position is one click away; a shareable link opens a step directly."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox", "--disable-gpu",
+                                                              "--disable-background-networking"])
+        page = b.new_page(viewport={"width": 1400, "height": 900})
+        page.goto(server)
+        page.get_by_role("button", name="▶ beat-120bpm").click()
+        panel = page.locator("[role=tabpanel]").filter(has_text="1 / 7").first
+        page.get_by_text("1 / 7 · Tokens").wait_for(timeout=60000)
+        heights = {}
+        for k, name in enumerate(["Tokens", "Audio", "Splice", "Mask", "Next token", "Sampling", "Budget"], 1):
+            page.get_by_text(f"{k} / 7 · {name}").wait_for(timeout=60000)
+            page.wait_for_timeout(400)
+            panel = page.locator("[role=tabpanel]").filter(has_text=f"{k} / 7 · {name}").first
+            heights[name] = panel.bounding_box()["height"]
+            assert panel.locator(".mufun-chips, .mufun-path, .mufun-strip, .mufun-mask, .mufun-bars, "
+                                 ".mufun-budget").count() > 0, name  # the picture is there
+            page.screenshot(path=str(tmp_path / f"step{k}.png"), full_page=False)
+            if name == "Sampling":
+                text = panel.inner_text()
+                assert "tokens remain possible" in text or "token remains possible" in text
+                assert "worked example" in text
+                if "nearly certain" in text:
+                    page.get_by_role("button", name="Least sure position").click()
+                    page.get_by_text("Least sure position:").first.wait_for(timeout=60000)
+            if k < 7:
+                page.get_by_role("button", name="Next ▶").click()
+        assert all(h <= 1100 for h in heights.values()), heights
+        page.get_by_role("button", name="◀ Back").click()
+        page.get_by_text("6 / 7 · Sampling").wait_for(timeout=60000)
+        page.goto(server + "?walkthrough=a4-sine&step=3")
+        page.get_by_text("3 / 7 · Splice").wait_for(timeout=60000)
+        assert page.locator(".mufun-strip").count() > 0
+        page.screenshot(path=str(tmp_path / "link.png"), full_page=False)
+        b.close()
