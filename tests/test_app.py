@@ -165,33 +165,28 @@ def test_on_gpu_is_a_pass_through_off_zerogpu(monkeypatch):
 
 @pytest.mark.browser
 @pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="Debian chromium not installed (scripts/test.sh installs it)")
-def test_browser_teacher_walkthrough_and_attention(server, tmp_path):
-    """As a teacher would: an example, every walkthrough step, next token one at a time, the
-    attention timeline of the answer."""
+def test_browser_next_token_one_at_a_time_and_attention(server, tmp_path):
+    """As a teacher would: the walkthrough on an example, next token one at a time (the sequence
+    grows by one each click), then an answer and the attention timeline of it."""
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:
         b = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox", "--disable-gpu"])
         page = b.new_page(viewport={"width": 1400, "height": 1000})
         page.goto(server)
-        page.get_by_text("Examples (synthesized clips)").wait_for()
-        page.locator(".gallery-item, button.example, tr.tr-body").nth(1).click()
-        page.wait_for_timeout(1500)
-        page.get_by_role("tab", name="Walkthrough").click()
-        page.get_by_role("button", name="Walk through my song and question").click()
-        for text in ("1 · Text → pieces → ids", "2 · Audio → chunks", "3 · Splice", "4 · Causal mask",
-                     "7 · Token budget"):
-            page.get_by_text(text).first.wait_for(timeout=60000)
+        page.get_by_role("button", name="▶ a4-sine").click()
+        page.get_by_text("1 / 7 · Tokens").wait_for(timeout=60000)
         assert page.get_by_text("-200").count() > 0
-        page.get_by_role("button", name="Next token").click()
-        page.get_by_text("5 · Next token").first.wait_for(timeout=60000)
-        first = page.get_by_text("Chosen:").first.inner_text()
+        for k, name in [(2, "Audio"), (3, "Splice"), (4, "Mask"), (5, "Next token")]:
+            page.get_by_role("button", name="Next ▶").click()  # one click, one step: wait for it
+            page.get_by_text(f"{k} / 7 · {name}").wait_for(timeout=60000)
+        first = page.get_by_text("One forward pass over all").first.inner_text()
         page.get_by_role("button", name="Next token").click()
         page.wait_for_function("(t) => ![...document.querySelectorAll('p')].some(p => p.innerText === t)", arg=first,
                                timeout=60000)
-        second = page.get_by_text("Chosen:").first.inner_text()
-        n1 = int(first.split("grows to ")[1].split(" ")[0])
-        n2 = int(second.split("grows to ")[1].split(" ")[0])
+        second = page.get_by_text("One forward pass over all").first.inner_text()
+        n1 = int(first.split("over all ")[1].split(" ")[0].replace(",", ""))
+        n2 = int(second.split("over all ")[1].split(" ")[0].replace(",", ""))
         assert n2 == n1 + 1  # one token at a time
         page.screenshot(path=str(tmp_path / "walkthrough.png"), full_page=True)
         page.get_by_role("button", name="Ask").click()
@@ -203,16 +198,24 @@ def test_browser_teacher_walkthrough_and_attention(server, tmp_path):
         b.close()
 
 
-def test_walkthrough_controls_follow_without_the_model(server):
-    """The budget slider and the mask slice are arithmetic on the layout: their own endpoints."""
+def test_walkthrough_steps_through_the_api(server):
+    """Next and Back are endpoints too; the mask slice and the budget follow their fields."""
     from gradio_client import Client, handle_file
 
     c = Client(server, verbose=False)
     song = [handle_file(_example("a4-sine.wav"))]
-    budget = c.predict(song, "", "Which note is played?", 600, 64, api_name="/walk_budget")
-    assert "600 s → 20 chunk(s) × 300" in budget and "**6,000 audio tokens**" in budget
-    img, table = c.predict(song, "", "Which note is played?", 30, 4, api_name="/walk_mask")
-    assert "positions 30–33" in table and Path(img).exists()
+    args = (song, "", "Which note is played?", 30, 4, 1.0, 0, 1, 0, 600, 64)
+    out = c.predict(*args, api_name="/walk_next")
+    assert "2 / 7 · Audio" in out[0] and "(1, 300," in out[1]
+    for _ in range(5):
+        out = c.predict(*args, api_name="/walk_next")
+    assert "7 / 7 · Budget" in out[0]
+    table = next(o for o in out if isinstance(o, str) and "Token budget" in o)
+    assert "600 s → 20 chunk(s) × 300" in table and "**6,000 audio tokens**" in table
+    for _ in range(3):
+        out = c.predict(*args, api_name="/walk_back")
+    assert "4 / 7 · Mask" in out[0]
+    assert any(isinstance(o, str) and "positions 30–33" in o for o in out)
 
 
 @pytest.mark.browser
@@ -295,13 +298,20 @@ def test_browser_shows_what_people_typed_and_pictures_unspoiled(server, tmp_path
         assert caption.bounding_box()["y"] + caption.bounding_box()["height"] <= waves.bounding_box()["y"] + 1
         assert page.locator("[data-testid='block-label']").filter(has_text="Waveforms").count() == 0
         page.screenshot(path=str(tmp_path / "typed.png"), full_page=True)
-        page.get_by_role("tab", name="Walkthrough").click()
-        page.get_by_role("button", name="Walk through my song and question").click()
-        page.get_by_text("4 · Causal mask").first.wait_for(timeout=60000)
-        page.get_by_role("button", name="Next token").click()
-        page.get_by_text("Chosen:").first.wait_for(timeout=60000)
-        text = page.locator("body").inner_text()
-        assert "&#" not in text and "&amp;" not in text and "user's" in text
+        page.get_by_role("button", name="▶ my songs and question").click()
+        texts = []
+        for k, name in [(1, "Tokens"), (2, "Audio"), (3, "Splice"), (4, "Mask"), (5, "Next token"), (6, "Sampling")]:
+            if k > 1:
+                page.get_by_role("button", name="Next ▶").click()
+            page.get_by_text(f"{k} / 7 · {name}").wait_for(timeout=60000)
+            page.get_by_role("button", name="Exact numbers").click()  # unfold the table too
+            page.wait_for_timeout(500)
+            texts.append(page.locator("body").inner_text())
+            page.get_by_role("button", name="Exact numbers").click()
+        text = "\n".join(texts)
+        for bad in ("&#", "&amp;"):
+            assert bad not in text, text[max(0, text.find(bad) - 300):text.find(bad) + 100]
+        assert "user's" in text
         assert " 1 tokens " not in text
         page.screenshot(path=str(tmp_path / "walk-typed.png"), full_page=True)
         b.close()

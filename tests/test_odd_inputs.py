@@ -84,8 +84,9 @@ def test_seed_range_is_honest_and_greedy_answers_are_the_same(client):
 def test_walkthrough_next_token_refuses_a_huge_seed(client):
     from gradio_client import handle_file
 
-    text = client.predict([handle_file(EXAMPLE)], "", "Which note is played?", 1.0, 0, 1, 2**64,
-                          api_name="/next_token")
+    out = client.predict([handle_file(EXAMPLE)], "", "Which note is played?", 0, 16, 1.0, 0, 1, 2**64, 200, 64,
+                         api_name="/next_token")
+    text = next(o for o in out if isinstance(o, str) and o.startswith("⚠️"))
     assert "out of range" in text
     clean(text)
 
@@ -95,10 +96,11 @@ def test_zoom_and_mask_fields_refuse_nonsense(client):
 
     out = client.predict([handle_file(EXAMPLE)], "", "Which note?", 64, -3, 32, api_name="/preview")
     assert "zoom: first position must be" in out[0]
-    img, text = client.predict([handle_file(EXAMPLE)], "", "Which note?", 10**30, 4, api_name="/walk_mask")
-    assert img is None and "mask slice: first position must be" in text
-    budget = client.predict([handle_file(EXAMPLE)], "", "Which note?", 0, 64, api_name="/walk_budget")
-    assert "song duration must be" in budget
+    out = client.predict([handle_file(EXAMPLE)], "", "Which note?", 10**30, 4, 1.0, 0, 1, 0, 200, 64,
+                         api_name="/walk_next")
+    assert any(isinstance(o, str) and "mask slice: first position must be" in o for o in out)
+    out = client.predict([handle_file(EXAMPLE)], "", "Which note?", 0, 4, 1.0, 0, 1, 0, 0, 64, api_name="/walk_next")
+    assert any(isinstance(o, str) and "song duration must be" in o for o in out)
 
 
 # -- 2. the attention map is about the songs the answer heard --------------------------------
