@@ -99,7 +99,7 @@ def main(argv: list[str] | None = None) -> None:
     traces.remove_on_exit()
     from gradio.utils import get_upload_folder
 
-    keep_sweeping(Path(get_upload_folder()), min(600, limits.files_s), limits.files_s)
+    keep_sweeping(Path(get_upload_folder()), min(60, limits.files_s), limits.files_s, limits.files_mb * 2**20)
     demo = create_demo(holder, limits, traces)
     demo.queue(default_concurrency_limit=4).launch(server_name=args.host, server_port=args.port, share=False,
                                                    max_file_size=args.max_upload, css=CSS,

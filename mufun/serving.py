@@ -42,14 +42,16 @@ class Limits:
     ``sessions``: the most browser tabs or API clients whose state is kept (least recently used
     dropped first; gradio's ``state_session_capacity``). ``idle_s``: a conversation not touched for
     this long is forgotten (``gr.State`` time to live). ``files_s``: uploads, pictures and traces
-    in gradio's cache are deleted this long after they were made (``delete_cache``). ``traces``:
-    the most JSON traces kept in the app's own folder.
+    in gradio's cache are deleted this long after they were made (``delete_cache``), and the oldest
+    go first whenever the cache holds more than ``files_mb``. ``traces``: the most JSON traces kept
+    in the app's own folder.
     """
 
     sessions: int = 256
     idle_s: int = 2 * 3600
     files_s: int = 3600
     traces: int = 200
+    files_mb: int = 500
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] = os.environ) -> "Limits":
@@ -67,4 +69,4 @@ class Limits:
 
         d = cls()
         return cls(num("MUFUN_SESSIONS", d.sessions), num("MUFUN_IDLE_S", d.idle_s),
-                   num("MUFUN_FILES_S", d.files_s), num("MUFUN_TRACES", d.traces))
+                   num("MUFUN_FILES_S", d.files_s), num("MUFUN_TRACES", d.traces), num("MUFUN_FILES_MB", d.files_mb))

@@ -54,40 +54,57 @@ class TraceStore:
             signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
 
 
-def sweep_uploads(folder: Path, age_s: float) -> int:
-    """Remove what gradio keeps in its upload/cache folder once older than ``age_s``: the spool
-    files its upload parser leaves at the top (``tmp*``, emptied once an upload is moved) and the
-    files in its content-addressed subfolders (uploads, pictures, trace copies), which its own
-    ``delete_cache`` can miss when the same content is written again. Empty subfolders go too.
-    Returns how many files were removed."""
+def sweep_uploads(folder: Path, age_s: float, max_bytes: int | None = None) -> int:
+    """Keep gradio's upload/cache folder bounded: remove what is older than ``age_s`` (the spool
+    files its upload parser leaves at the top, ``tmp*``, emptied once an upload is moved; the files
+    in its content-addressed subfolders: uploads, pictures, trace copies, which its own
+    ``delete_cache`` can miss when the same content is written again), then, while the folder
+    holds more than ``max_bytes``, the oldest files first. Empty subfolders go too. Returns how many
+    files were removed."""
     import time
 
     now, n = time.time(), 0
     folder = Path(folder)
+    files = []
     for p in [*folder.glob("tmp*"), *folder.glob("*/*")]:
         try:
-            if p.is_file() and now - p.stat().st_mtime > age_s:
+            if not p.is_file():
+                continue
+            st = p.stat()
+            if now - st.st_mtime > age_s:
                 p.unlink()
                 n += 1
+            else:
+                files.append((st.st_mtime, st.st_size, p))
         except OSError:  # gone already, or still being written
+            continue
+    total = sum(size for _, size, _ in files)
+    for _, size, p in sorted(files, key=lambda f: f[0]):
+        if max_bytes is None or total <= max_bytes:
+            break
+        try:
+            p.unlink()
+            n += 1
+            total -= size
+        except OSError:
             continue
     for d in folder.iterdir() if folder.exists() else ():
         try:
-            if d.is_dir() and not any(d.iterdir()) and now - d.stat().st_mtime > age_s:
+            if d.is_dir() and not any(d.iterdir()):
                 d.rmdir()
         except OSError:
             continue
     return n
 
 
-def keep_sweeping(folder: Path, every_s: float, age_s: float) -> threading.Thread:
+def keep_sweeping(folder: Path, every_s: float, age_s: float, max_bytes: int | None = None) -> threading.Thread:
     """``sweep_uploads`` every ``every_s`` seconds, on a daemon thread, for the app's lifetime."""
     import time
 
     def loop() -> None:
         while True:
             time.sleep(every_s)
-            sweep_uploads(folder, age_s)
+            sweep_uploads(folder, age_s, max_bytes)
 
     t = threading.Thread(target=loop, name="mufun-upload-sweeper", daemon=True)
     t.start()

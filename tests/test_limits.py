@@ -80,8 +80,28 @@ def test_limits_come_from_the_environment_in_our_words():
     from mufun.errors import UserError
     from mufun.serving import Limits
 
-    assert Limits.from_env({"MUFUN_SESSIONS": "50", "MUFUN_IDLE_S": "60"}) == Limits(50, 60, 3600, 200)
+    assert Limits.from_env({"MUFUN_SESSIONS": "50", "MUFUN_IDLE_S": "60"}) == Limits(50, 60, 3600, 200, 500)
     with pytest.raises(UserError, match="MUFUN_TRACES='many': give a whole number"):
         Limits.from_env({"MUFUN_TRACES": "many"})
     with pytest.raises(UserError, match="at least 1"):
         Limits.from_env({"MUFUN_SESSIONS": "0"})
+
+
+def test_the_cache_sweep_keeps_age_and_size_bounds(tmp_path):
+    import os
+
+    from mufun.traces import sweep_uploads
+
+    (tmp_path / "ab12").mkdir()
+    old, new = tmp_path / "ab12" / "old.wav", tmp_path / "tmpspool"
+    old.write_bytes(b"x" * 100)
+    os.utime(old, (time.time() - 100, time.time() - 100))
+    new.write_bytes(b"")
+    for k in range(5):
+        f = tmp_path / f"d{k}"
+        f.mkdir()
+        (f / "pic.webp").write_bytes(b"y" * 1000)
+        os.utime(f / "pic.webp", (time.time() - 10 + k, time.time() - 10 + k))
+    assert sweep_uploads(tmp_path, age_s=50, max_bytes=2500) == 4  # the old one, then the 3 oldest pictures
+    left = sorted(p.parent.name for p in tmp_path.glob("*/*"))
+    assert left == ["d3", "d4"] and new.exists() and not (tmp_path / "ab12").exists()
