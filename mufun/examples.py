@@ -1,7 +1,9 @@
 """Example songs the project synthesizes itself (clean origin, small), written on first use.
 
-They come from the same generators as MuFun-Tiny's training data (``synth``) with fixed seeds,
-so the embedded model answers them; each carries the answer it should get.
+They come from the same generators as MuFun-Tiny's training data (``mufun.tiny.synth``, the one
+thing the runtime takes from the training side) with fixed seeds, so the embedded model answers
+them; each carries the answer it should get. Tones and chords are plain (textbook waves, no
+variations); beats are played on named hit families.
 """
 from __future__ import annotations
 
@@ -16,8 +18,9 @@ RATE = synth.RATE
 FOLDER = Path(__file__).resolve().parent.parent / "assets" / "examples"
 
 
-def _song(family: str, seed: int, seconds: float, **labels: str) -> tuple[np.ndarray, int]:
-    return synth.make_song(family, np.random.default_rng(seed), seconds=seconds, **labels).samples, RATE
+def _song(family: str, seed: int, seconds: float, hits: tuple[str, ...] = synth.HITS, **labels: str):
+    s = synth.make_song(family, np.random.default_rng(seed), seconds=seconds, hits=hits, plain=True, **labels)
+    return s.samples, RATE
 
 
 def _recording(bpm: float, seed: int, seconds: float) -> tuple[np.ndarray, int]:
@@ -27,8 +30,10 @@ def _recording(bpm: float, seed: int, seconds: float) -> tuple[np.ndarray, int]:
 
 # name -> (make (samples, rate), question, question kind, expected label)
 EXAMPLES = {
-    "beat-120bpm.wav": (lambda: _song("beat", 7, 20, tempo="120", loudness="loud"),
+    "beat-120bpm.wav": (lambda: _song("beat", 7, 20, ("kick_low", "snare"), tempo="120", loudness="loud"),
                         "What is the tempo of this clip?", "tempo", "120"),
+    "hihat-150bpm.wav": (lambda: _song("beat", 13, 16, ("hihat_closed",), tempo="150", loudness="loud"),
+                         "How fast is the beat, in BPM?", "tempo", "150"),
     "a4-sine.wav": (lambda: _song("tone", 8, 6, note="A4", timbre="sine", loudness="loud"),
                     "Which note is played?", "note", "A4"),
     "c-major-square.wav": (lambda: _song("chord", 9, 6, quality="major", timbre="square", loudness="loud"),
@@ -41,9 +46,17 @@ EXAMPLES = {
 }
 
 
+VERSION = "2"  # bump when the examples change: older files are made again
+
+
 def ensure_examples(folder: Path = FOLDER) -> list[tuple[str, str]]:
-    """(path, question) pairs; files are synthesized when missing."""
+    """(path, question) pairs; files are synthesized when missing or made by another version."""
     folder.mkdir(parents=True, exist_ok=True)
+    stamp = folder / ".version"
+    if not stamp.exists() or stamp.read_text() != VERSION:
+        for old in folder.glob("*.wav"):
+            old.unlink()
+        stamp.write_text(VERSION)
     out = []
     for name, (make, question, _, _) in EXAMPLES.items():
         p = folder / name
