@@ -159,7 +159,8 @@ def probe(path: str | Path) -> Probe:
     """Read the header only. Raises AudioError with a readable message (never the decoder's)."""
     path = Path(path)
     if not path.exists():
-        raise AudioError(f"{_name(path)}: file not found")
+        raise AudioError(f"{_name(path)}: file not found (if it was an upload, the server keeps uploads for a "
+                         f"limited time: add the song again)")
     if path.stat().st_size == 0:
         raise AudioError(f"{_name(path)}: the file is empty (0 bytes)")
     ext = path.suffix.lower()
