@@ -310,7 +310,7 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m mufun.tiny.train", description=__doc__.splitlines()[0])
     p.add_argument("--out", type=Path, default=Path("assets/mufun-tiny"))
     p.add_argument("--steps", type=int, default=1400)
-    p.add_argument("--batch", type=int, default=8)
+    p.add_argument("--batch", type=int, default=6)
     p.add_argument("--lr", type=float, default=2e-3)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--clips", type=int, default=2400, help="synthetic clips made before training")
