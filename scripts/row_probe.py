@@ -2,7 +2,7 @@
 
     python scripts/row_probe.py [--model assets/mufun-tiny] [--train 600] [--test 200]
 
-Beat tracks from ``train_tiny.make_example`` (seed 777, tempos balanced) go through the app's
+Beat tracks from ``mufun.tiny.train.make_example`` (seed 777, tempos balanced) go through the app's
 encoder path (``MuFunModel.encode_audio``); only the rows that hold real audio are kept. One
 linear probe is fitted on the *mean* of each clip's rows, another on *single rows* (each row
 labelled with its clip's tempo); both are scored on the held-out clips. A high mean score with a

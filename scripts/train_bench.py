@@ -2,11 +2,11 @@
 
     python scripts/train_bench.py [--steps 12] [--clips 40] [--batch 8] [--json]
 
-Both ways run the same batches (same clips, same questions) through ``train_tiny.batch_loss``,
+Both ways run the same batches (same clips, same questions) through ``mufun.tiny.train.batch_loss``,
 backward and an AdamW step, alternating, each from the same starting weights; the script prints
 the median seconds a step of each, their ratio, and the largest loss difference (the two must
 compute the same thing). A call per sequence builds the 151 936-row embedding gradient once per
-sequence; ``train_tiny.embed_many`` builds it once per batch.
+sequence; ``mufun.tiny.train.embed_many`` builds it once per batch.
 """
 from __future__ import annotations
 
