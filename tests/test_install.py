@@ -44,14 +44,19 @@ def _run(d: Path, extra_path: str = "", **env):
                           text=True, timeout=60)
 
 
-def test_installs_chromium_as_root_without_sudo(stubs, tmp_path):
+def _run_as(stubs, tmp_path, uid: int) -> list[str]:
+    """The install step as user ``uid`` (an ``id`` stub first on PATH); the calls it made."""
     d, log = stubs
-    root = tmp_path / "root"
-    root.mkdir()
-    _stub(root, "id", 'echo 0')
-    r = _run(d, f"{root}:")
+    who = tmp_path / f"uid{uid}"
+    who.mkdir()
+    _stub(who, "id", f"echo {uid}")
+    r = _run(d, f"{who}:")
     assert r.returncode == 0, r.stderr
-    calls = log.read_text().splitlines()
+    return log.read_text().splitlines()
+
+
+def test_installs_chromium_as_root_without_sudo(stubs, tmp_path):
+    calls = _run_as(stubs, tmp_path, 0)
     assert calls[0] == "python -m pip install -q -r requirements-dev.txt"
     assert "apt-get DEBIAN_FRONTEND=noninteractive update -qq" in calls
     assert "apt-get DEBIAN_FRONTEND=noninteractive install -y -qq chromium" in calls
@@ -59,13 +64,7 @@ def test_installs_chromium_as_root_without_sudo(stubs, tmp_path):
 
 
 def test_installs_chromium_through_sudo_as_a_user(stubs, tmp_path):
-    d, log = stubs
-    user = tmp_path / "user"
-    user.mkdir()
-    _stub(user, "id", 'echo 1000')
-    r = _run(d, f"{user}:")
-    assert r.returncode == 0, r.stderr
-    calls = log.read_text().splitlines()
+    calls = _run_as(stubs, tmp_path, 1000)
     assert "sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium" in calls
     assert "apt-get DEBIAN_FRONTEND=noninteractive install -y -qq chromium" in calls
 
