@@ -14,7 +14,7 @@ from mufun import walkthrough as W
 from mufun.attention import AnswerAttention, answer_attention
 from mufun.audio import Clip
 from mufun.pipeline import Prepared, clip_features
-from mufun.present import literal, plural
+from mufun.present import literal
 from mufun.prompt import PromptError
 from mufun.viz import mask_image, waveform_image
 
@@ -73,25 +73,6 @@ def mask_view(prep: Prepared, start: int, n: int):
     return (mask_image(lay, 480, start, end),
             f"**4 · Causal mask, positions {start}–{end - 1}.** Row *q* may attend to every key 0…*q* and to "
             f"nothing after it.\n\n| query | kind | token | may see | hidden (future) |\n|---|---|---|---|---|\n{table}")
-
-
-def next_token_md(svc, prep: Prepared, generated: list[int], temperature: float, top_k: int, top_p: float,
-                  seed: int | None, show: int = 10) -> tuple[str, int]:
-    """One forward pass for the next token: candidates, the reshaped distribution, the choice."""
-    logits, note = svc.next_token_logits(prep, generated)
-    d = W.reshape(logits, svc.tokenizer, float(temperature), int(top_k), float(top_p), show, seed)
-    rows = "\n".join(f"| {_md(r['token'])} | {r['id']} | {r['p']:.4f} | {r['p_after']:.4f} | "
-                     f"{'✓' if r['possible'] else '—'} |" for r in d["rows"])
-    length = prep.layout.sequence_length + len(generated)
-    so_far = svc.tokenizer.decode(generated) if generated else ""
-    mode = "greedy (temperature 0): the most likely token" if d["greedy"] else (
-        f"sampled with temperature {temperature:g}, top-k {top_k or 'off'}, top-p {top_p:g}")
-    return (f"**5 · Next token** after {length} positions (answer so far: {_code(so_far)}). "
-            f"Entropy {d['entropy_bits']:.2f} bits over {d['vocab']:,} vocabulary rows.\n\n"
-            f"**6 · Sampling:** {mode}; {plural(d['possible'], 'token remains', 'tokens remain')} possible.\n\n"
-            f"| token | id | p | p after sampling rules | possible |\n|---|---|---|---|---|\n{rows}\n\n"
-            f"Chosen: **{_code(d['chosen_token'])}** (id {d['chosen']}) → the sequence grows to {length + 1} positions."
-            + (f"\n\n{note}" if note else ""), d["chosen"])
 
 
 def budget_md(svc, prep: Prepared, seconds: float, max_new: int) -> str:

@@ -12,7 +12,6 @@ and gradio's cache, and at the end the growth per 1,000 answers after the warm-u
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 import tempfile
 import threading

@@ -71,8 +71,10 @@ def test_next_token_matches_greedy_generation(service, song):
     prep = service.prepare(turns, [clip])
     got = []
     for _ in range(4):
-        _, chosen = teach.next_token_md(service, prep, got, 0.0, 0, 1.0, None)
-        got.append(chosen)
+        from mufun import walkview
+
+        got.append(walkview.view(5, service, [clip], prep, "Which note is played?",
+                                 walkview.Params(generated=tuple(got))).chosen)
     done = [e for e in service.ask(turns, [clip], Sampling(max_new_tokens=4)) if isinstance(e, Done)][0]
     assert got[:len(done.ids)] == list(done.ids)
 
