@@ -2,12 +2,15 @@
 memory and the files it leaves on disk.
 
     python scripts/soak.py [--answers 2200] [--warmup 200] [--users 4] [--every 200] [--url URL --pid PID]
+                           [--tracemalloc]
 
 Without --url it starts ``python app.py`` on a free port with its own temp and gradio folders (so
 the app's files can be measured alone). Each answer comes from a new gradio_client session asking
 about one of the examples (the 45 s song among them, so layouts are large), as visitors do.
 Every --every answers it prints the app's RSS and the bytes and files in the app's trace folder
-and gradio's cache, and at the end the growth per 1,000 answers after the warm-up.
+and gradio's cache, and at the end the growth per 1,000 answers after the warm-up. ``--tracemalloc`` (finding where
+memory goes; slows the app) traces the app's Python allocations from its start and prints the
+allocation sites that grew most between the end of the warm-up and the end.
 """
 from __future__ import annotations
 
@@ -44,6 +47,48 @@ def disk(folders: list[Path]) -> tuple[float, int]:
     return size / 2**20, n
 
 
+# loaded by the app's interpreter (``--tracemalloc``): a snapshot of its Python allocations on SIGUSR1
+_SITE = """import itertools, os, signal, tracemalloc
+tracemalloc.start(int(os.environ.get("MUFUN_SOAK_FRAMES", "8")))
+_n = itertools.count()
+def _dump(sig, frame):
+    tracemalloc.take_snapshot().dump(os.path.join(os.environ["MUFUN_SOAK_SNAPSHOTS"], f"{next(_n)}.snap"))
+signal.signal(signal.SIGUSR1, _dump)
+"""
+
+
+def snapshot(pid: int, folder: Path, timeout: float = 120):
+    """Ask the app (started with ``--tracemalloc``) for a snapshot of its Python allocations."""
+    import os
+    import signal
+    import tracemalloc
+
+    before = set(folder.glob("*.snap"))
+    os.kill(pid, signal.SIGUSR1)
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        new = set(folder.glob("*.snap")) - before
+        if new:
+            path = new.pop()
+            size = -1
+            while size != path.stat().st_size:  # written in full
+                size = path.stat().st_size
+                time.sleep(1)
+            return tracemalloc.Snapshot.load(str(path))
+        time.sleep(0.5)
+    raise RuntimeError("the app wrote no tracemalloc snapshot")
+
+
+def grown(first, last, top: int = 12) -> None:
+    stats = last.compare_to(first, "traceback")
+    total = sum(s.size for s in last.statistics("filename")) - sum(s.size for s in first.statistics("filename"))
+    print(f"\nPython allocations traced: {total / 2**20:+.1f} MB between the two snapshots; grew most:")
+    for st in stats[:top]:
+        print(f"  {st.size_diff / 2**20:+7.2f} MB  {st.count_diff:+7d} blocks")
+        for line in st.traceback.format()[-6:]:
+            print("      " + line)
+
+
 def main(argv: list[str] | None = None) -> int:
     from gradio_client import Client, handle_file
 
@@ -58,6 +103,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--max-new", type=int, default=16)
     p.add_argument("--url")
     p.add_argument("--pid", type=int, help="the app's process id, with --url")
+    p.add_argument("--tracemalloc", action="store_true", help="trace the app's Python allocations (slower)")
     a = p.parse_args(argv)
     ensure_examples()
     names = list(EXAMPLES)
@@ -68,10 +114,19 @@ def main(argv: list[str] | None = None) -> int:
     else:
         (work / "tmp").mkdir()
         (work / "gradio").mkdir()
-        proc, url = start_app(work / "app.log", TMPDIR=str(work / "tmp"), GRADIO_TEMP_DIR=str(work / "gradio"))
+        extra = {}
+        if a.tracemalloc:
+            import os
+            (work / "site").mkdir()
+            (work / "site" / "sitecustomize.py").write_text(_SITE)
+            (work / "snaps").mkdir()
+            extra = {"PYTHONPATH": os.pathsep.join([str(work / "site"), os.environ.get("PYTHONPATH", "")]),
+                     "MUFUN_SOAK_SNAPSHOTS": str(work / "snaps")}
+        proc, url = start_app(work / "app.log", TMPDIR=str(work / "tmp"), GRADIO_TEMP_DIR=str(work / "gradio"), **extra)
         pid, folders = proc.pid, [work / "tmp", work / "gradio"]
     done, started, lock, errors = [0], [0], threading.Lock(), []
     rows = []
+    snaps = []
 
     def sample() -> None:
         mb, files = disk(folders)
@@ -97,6 +152,8 @@ def main(argv: list[str] | None = None) -> int:
                 done[0] += 1
                 if done[0] % a.every == 0 or done[0] == a.warmup:
                     sample()
+                if a.tracemalloc and done[0] == a.warmup:
+                    snaps.append(snapshot(pid, work / "snaps"))
 
     sample()
     t0 = time.perf_counter()
@@ -119,6 +176,8 @@ def main(argv: list[str] | None = None) -> int:
           f"(max {max(r[2] for r in rows):.2f} MB, {max(r[3] for r in rows)} files)")
     for e in errors[:5]:
         print("  error:", e)
+    if a.tracemalloc and snaps:
+        grown(snaps[0], snapshot(pid, work / "snaps"))
     if proc:
         proc.terminate()
         proc.wait(30)

@@ -27,6 +27,7 @@ from mufun.audio import load_array
 from mufun.generate import Done, Sampling
 from mufun.prompt import Turn
 from mufun.service import MuFunService
+from mufun.tiny import exam as exam_gen
 from mufun.tiny import synth
 from mufun.tiny.train import make_example
 
@@ -113,6 +114,32 @@ def loudness_edges(svc: MuFunService, n: int = 40, seed: int = 5000, log=None) -
     return Result("loudness near the boundary", correct, n, 0.5)
 
 
+def exam(svc: MuFunService, per_kind: int = 24, seed: int = 6000, log=None) -> list[Result]:
+    """Tempo, note, timbre and loudness on clips from ``mufun.tiny.exam`` (a generator written
+    apart from training's), then tempo by the sound the beat is played on."""
+    rng = np.random.default_rng(seed)
+    out, by_sound = [], {s: [0, 0] for s in exam_gen.SOUNDS}
+    for kind in ("tempo", "note", "timbre", "loudness"):
+        labels, correct = synth.LABELS[kind], 0
+        fams = [f for f in ("beat", "tone") if kind in synth.FAMILY_KINDS[f]]
+        for i in range(per_kind):
+            fam = fams[i % len(fams)]
+            sound = exam_gen.SOUNDS[(i // len(labels)) % len(exam_gen.SOUNDS)] if fam == "beat" else None
+            c = exam_gen.clip(fam, rng, sound=sound, **{kind: labels[i % len(labels)]})
+            q = synth.QUESTIONS[kind][i % len(synth.QUESTIONS[kind])]
+            text = ask(svc, load_array(c.samples, c.rate, svc.cfg, source=f"exam-{fam}.wav"), q)
+            ok = synth.read_label(kind, text) == c.labels[kind]
+            correct += ok
+            if kind == "tempo":
+                by_sound[sound][0] += ok
+                by_sound[sound][1] += 1
+            if log:
+                log(f"  exam {kind:8s} {c.labels[kind]:>6s}  {'ok ' if ok else 'BAD'}  {c.sound:28s} -> {text!r}")
+        out.append(Result(f"exam {kind}", correct, per_kind, 1 / len(labels)))
+    out += [Result(f"exam tempo:{s}", k, n, 0.25) for s, (k, n) in by_sound.items() if n]
+    return out
+
+
 PLAUSIBLE_BPM = 20  # under one step of the trained tempo labels (30-40 BPM)
 RECORDED_BPM = (72, 90, 104, 118, 133, 150)
 
@@ -162,6 +189,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--per-hit", type=int, default=0, help="also tempo on N beat tracks of each hit family")
     p.add_argument("--hits", default="", help="comma-separated hit families for --per-hit (default: all)")
     p.add_argument("--edges", type=int, default=0, help="also loudness on N clips near the labels' boundary")
+    p.add_argument("--exam", type=int, default=0, help="also N clips per kind from mufun.tiny.exam, "
+                   "a generator written apart from training's")
     p.add_argument("--verbose", action="store_true")
     p.add_argument("--json", action="store_true")
     a = p.parse_args(argv)
@@ -174,6 +203,8 @@ def main(argv: list[str] | None = None) -> int:
         runs["tempo by hit family"] = tempo_by_hit(svc, fams, a.per_hit, a.seed + 3000, log)
     if a.edges:
         runs["near the loudness boundary"] = [loudness_edges(svc, a.edges, a.seed + 4000, log)]
+    if a.exam:
+        runs["exam (a second generator)"] = exam(svc, a.exam, a.seed + 5000, log)
     if a.ablate:
         with audio_zeroed(svc):
             runs["audio zeroed"] = evaluate(svc, a.per_kind, a.seed, log)
