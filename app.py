@@ -14,7 +14,7 @@ from pathlib import Path
 
 import gradio as gr
 
-from mufun import loading
+from mufun import heap, loading
 from mufun.errors import UserError, for_user
 from mufun.examples import ensure_examples
 from mufun.service import ENGINES, MuFunService
@@ -87,6 +87,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--streams", type=int, default=int(env("MUFUN_STREAMS") or 0) or None,
                     help="answers streaming at once (default: 1 local, 16 with vLLM)")
     args = ap.parse_args(argv)
+    heap.cap_arenas(2)  # before the server's threads start: freed memory is reused, not kept per thread
     try:
         allow = switching_allowed(args.allow_model_switch, args.host, os.environ)
         limits = Limits.from_env()
@@ -99,7 +100,8 @@ def main(argv: list[str] | None = None) -> None:
     traces.remove_on_exit()
     from gradio.utils import get_upload_folder
 
-    keep_sweeping(Path(get_upload_folder()), min(60, limits.files_s), limits.files_s, limits.files_mb * 2**20)
+    keep_sweeping(Path(get_upload_folder()), min(60, limits.files_s), limits.files_s, limits.files_mb * 2**20,
+                  then=heap.trim)
     demo = create_demo(holder, limits, traces)
     demo.queue(default_concurrency_limit=4).launch(server_name=args.host, server_port=args.port, share=False,
                                                    max_file_size=args.max_upload, css=CSS,

@@ -97,14 +97,18 @@ def sweep_uploads(folder: Path, age_s: float, max_bytes: int | None = None) -> i
     return n
 
 
-def keep_sweeping(folder: Path, every_s: float, age_s: float, max_bytes: int | None = None) -> threading.Thread:
-    """``sweep_uploads`` every ``every_s`` seconds, on a daemon thread, for the app's lifetime."""
+def keep_sweeping(folder: Path, every_s: float, age_s: float, max_bytes: int | None = None,
+                  then=None) -> threading.Thread:
+    """``sweep_uploads`` every ``every_s`` seconds, on a daemon thread, for the app's lifetime;
+    ``then()`` after each sweep (the app returns freed memory then: ``mufun.heap.trim``)."""
     import time
 
     def loop() -> None:
         while True:
             time.sleep(every_s)
             sweep_uploads(folder, age_s, max_bytes)
+            if then is not None:
+                then()
 
     t = threading.Thread(target=loop, name="mufun-upload-sweeper", daemon=True)
     t.start()

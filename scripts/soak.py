@@ -47,12 +47,19 @@ def disk(folders: list[Path]) -> tuple[float, int]:
     return size / 2**20, n
 
 
-# loaded by the app's interpreter (``--tracemalloc``): a snapshot of its Python allocations on SIGUSR1
+# loaded by the app's interpreter (``--tracemalloc``): the first SIGUSR1 starts tracing its Python
+# allocations (tracing from the start would slow the imports past start_app's patience), each
+# later one writes a snapshot of those still alive
 _SITE = """import itertools, os, signal, tracemalloc
-tracemalloc.start(int(os.environ.get("MUFUN_SOAK_FRAMES", "8")))
 _n = itertools.count()
 def _dump(sig, frame):
-    tracemalloc.take_snapshot().dump(os.path.join(os.environ["MUFUN_SOAK_SNAPSHOTS"], f"{next(_n)}.snap"))
+    k = next(_n)
+    if k == 0:
+        tracemalloc.start(int(os.environ.get("MUFUN_SOAK_FRAMES", "8")))
+    else:
+        tracemalloc.take_snapshot().dump(os.path.join(os.environ["MUFUN_SOAK_SNAPSHOTS"], f"{k}.tmp"))
+        os.rename(os.path.join(os.environ["MUFUN_SOAK_SNAPSHOTS"], f"{k}.tmp"),
+                  os.path.join(os.environ["MUFUN_SOAK_SNAPSHOTS"], f"{k}.snap"))
 signal.signal(signal.SIGUSR1, _dump)
 """
 
@@ -69,23 +76,19 @@ def snapshot(pid: int, folder: Path, timeout: float = 120):
     while time.time() < deadline:
         new = set(folder.glob("*.snap")) - before
         if new:
-            path = new.pop()
-            size = -1
-            while size != path.stat().st_size:  # written in full
-                size = path.stat().st_size
-                time.sleep(1)
-            return tracemalloc.Snapshot.load(str(path))
+            return tracemalloc.Snapshot.load(str(new.pop()))
         time.sleep(0.5)
     raise RuntimeError("the app wrote no tracemalloc snapshot")
 
 
-def grown(first, last, top: int = 12) -> None:
-    stats = last.compare_to(first, "traceback")
-    total = sum(s.size for s in last.statistics("filename")) - sum(s.size for s in first.statistics("filename"))
-    print(f"\nPython allocations traced: {total / 2**20:+.1f} MB between the two snapshots; grew most:")
+def grown(snap, top: int = 12) -> None:
+    """The allocation sites holding the most memory made since tracing started."""
+    stats = snap.statistics("traceback")
+    total = sum(st.size for st in stats)
+    print(f"\nPython allocations made after the warm-up and still alive: {total / 2**20:.1f} MB; largest:")
     for st in stats[:top]:
-        print(f"  {st.size_diff / 2**20:+7.2f} MB  {st.count_diff:+7d} blocks")
-        for line in st.traceback.format()[-6:]:
+        print(f"  {st.size / 2**20:7.2f} MB  {st.count:7d} blocks")
+        for line in st.traceback.format()[-8:]:
             print("      " + line)
 
 
@@ -153,7 +156,10 @@ def main(argv: list[str] | None = None) -> int:
                 if done[0] % a.every == 0 or done[0] == a.warmup:
                     sample()
                 if a.tracemalloc and done[0] == a.warmup:
-                    snaps.append(snapshot(pid, work / "snaps"))
+                    import os
+                    import signal
+                    os.kill(pid, signal.SIGUSR1)  # start tracing
+                    snaps.append(True)
 
     sample()
     t0 = time.perf_counter()
@@ -177,7 +183,7 @@ def main(argv: list[str] | None = None) -> int:
     for e in errors[:5]:
         print("  error:", e)
     if a.tracemalloc and snaps:
-        grown(snaps[0], snapshot(pid, work / "snaps"))
+        grown(snapshot(pid, work / "snaps"))
     if proc:
         proc.terminate()
         proc.wait(30)
