@@ -36,3 +36,16 @@ def test_trim_returns_a_threads_freed_memory():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     before, after = map(float, out.split())
     assert before - after > 200, (before, after)  # of the 375 MB freed
+
+
+def test_the_sweeper_trims_after_each_sweep(tmp_path):
+    """The app hands ``heap.trim`` to ``keep_sweeping``: it runs after every sweep."""
+    import threading
+
+    from mufun.traces import keep_sweeping
+
+    ran = threading.Event()
+    keep_sweeping(tmp_path, 0.05, 3600, then=ran.set)
+    assert ran.wait(5)
+    src = open("app.py").read()
+    assert "then=heap.trim" in src and "heap.cap_arenas(" in src
