@@ -59,11 +59,9 @@ def _run(name: str, pool, out: Path, q, device: str, scale: float) -> None:
     torch.set_num_threads(2)
     hold = r.get("hold", ())
     log = open(out / f"train_{name}.log", "w")
-    kept = {f: [ex for ex in exs if not any(h in ex.sound.split()[0].split("+") for h in hold)]
-            for f, exs in pool.items()}
     t0 = time.perf_counter()
     train_tiny.train(out / name, max(2, int(r["steps"] * scale)), r["batch"], r["lr"], r.get("seed", 0), 0, log=lambda s: print(s, file=log, flush=True),
-                     hold_out=hold, device=device, shares=SHARES[r["shares"]], pool=kept)
+                     hold_out=hold, device=device, shares=SHARES[r["shares"]], pool=pool)
     train_s = time.perf_counter() - t0
     svc = MuFunService.load(str(out / name))
     res = {"train_s": round(train_s), **{k: v for k, v in r.items() if k != "hold"}, "hold": list(hold)}

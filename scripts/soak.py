@@ -15,6 +15,8 @@ allocation sites that grew most between the end of the warm-up and the end.
 from __future__ import annotations
 
 import argparse
+import os
+import signal
 import sys
 import tempfile
 import threading
@@ -66,8 +68,6 @@ signal.signal(signal.SIGUSR1, _dump)
 
 def snapshot(pid: int, folder: Path, timeout: float = 120):
     """Ask the app (started with ``--tracemalloc``) for a snapshot of its Python allocations."""
-    import os
-    import signal
     import tracemalloc
 
     before = set(folder.glob("*.snap"))
@@ -119,7 +119,6 @@ def main(argv: list[str] | None = None) -> int:
         (work / "gradio").mkdir()
         extra = {}
         if a.tracemalloc:
-            import os
             (work / "site").mkdir()
             (work / "site" / "sitecustomize.py").write_text(_SITE)
             (work / "snaps").mkdir()
@@ -129,7 +128,7 @@ def main(argv: list[str] | None = None) -> int:
         pid, folders = proc.pid, [work / "tmp", work / "gradio"]
     done, started, lock, errors = [0], [0], threading.Lock(), []
     rows = []
-    snaps = []
+    tracing = threading.Event()
 
     def sample() -> None:
         mb, files = disk(folders)
@@ -156,10 +155,8 @@ def main(argv: list[str] | None = None) -> int:
                 if done[0] % a.every == 0 or done[0] == a.warmup:
                     sample()
                 if a.tracemalloc and done[0] == a.warmup:
-                    import os
-                    import signal
                     os.kill(pid, signal.SIGUSR1)  # start tracing
-                    snaps.append(True)
+                    tracing.set()
 
     sample()
     t0 = time.perf_counter()
@@ -182,7 +179,7 @@ def main(argv: list[str] | None = None) -> int:
           f"(max {max(r[2] for r in rows):.2f} MB, {max(r[3] for r in rows)} files)")
     for e in errors[:5]:
         print("  error:", e)
-    if a.tracemalloc and snaps:
+    if tracing.is_set():
         grown(snapshot(pid, work / "snaps"))
     if proc:
         proc.terminate()

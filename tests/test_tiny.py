@@ -185,6 +185,24 @@ def test_held_out_families_never_reach_training():
     assert sounds and not any(f in s.split("+") for s in sounds for f in ("hihat_open", "pluck"))
 
 
+def test_a_pool_made_earlier_loses_its_held_out_beats(tmp_path, monkeypatch):
+    """``train(pool=...)`` (the GPU comparison shares one pool): beat tracks on a held-out family
+    never reach a step."""
+    from mufun.config import MuFunConfig
+    from mufun.tiny import train as train_tiny
+
+    pool = train_tiny.build_pool(40, 4, MuFunConfig.tiny(), log=lambda s: None, workers=1)
+    every = {f for ex in pool["beat"] for f in train_tiny.played_on(ex)}
+    alone = next(ex for ex in pool["beat"] if len(train_tiny.played_on(ex)) == 1)
+    hold = tuple(sorted(every - set(train_tiny.played_on(alone))))  # all but one family
+    assert len(pool["beat"]) > sum(bool(set(hold) & set(train_tiny.played_on(e))) for e in pool["beat"]) > 0
+    seen, draw = [], train_tiny.sample_clip
+    monkeypatch.setattr(train_tiny, "sample_clip", lambda *a, **k: seen.append(draw(*a, **k)) or seen[-1])
+    train_tiny.train(tmp_path / "m", steps=6, batch=3, lr=1e-3, seed=0, n_clips=0, log=lambda s: None,
+                     hold_out=hold, pool=pool)
+    assert len(seen) == 18 and not any(set(hold) & set(train_tiny.played_on(e)) for e in seen)
+
+
 def test_training_clips_vary_as_recordings_do():
     """Sample rates, stereo, codecs through the app's decoder, envelopes and vibrato on tones."""
     from mufun.config import MuFunConfig
