@@ -42,6 +42,17 @@ def test_clips_from_a_second_generator_are_heard(service):
     chance (a model that learned the training clips' sound rather than the property would not be)."""
     from mufun.tiny.eval import exam
 
+    import contextlib
+    import io
+    import json
+
+    from mufun.tiny.eval import main
+
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):  # the CLI: python -m mufun.tiny.eval --exam N
+        assert main(["--per-kind", "1", "--exam", "4", "--json"]) == 0
+    cli = json.loads(out.getvalue())["exam (a second generator)"]
+    assert all(cli[f"exam {k}"]["total"] == 4 for k in ("tempo", "note", "timbre", "loudness"))
     res = {r.kind: r for r in exam(service, per_kind=16, seed=777)}
     for kind in ("tempo", "note", "timbre", "loudness"):
         r = res[f"exam {kind}"]
