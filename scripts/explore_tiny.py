@@ -8,7 +8,8 @@ One clip pool is made once (every core) and shared; each recipe then trains in i
 kinds, tempo per hit family, the loudness boundary, held-out hit families where a recipe holds
 some out, and ``mufun.tiny.exam`` (a generator written apart from training's). Prints one table
 and writes ``DIR/results.json``. Each recipe keeps the CPU budget: steps x batch costs no more than
-the shipped recipe's 30 minutes on the 2-core machine.
+the shipped recipe's 30 minutes on the 2-core machine. The recipes train ``MuFunConfig.tiny()``
+as it is now; README's runs A-K were made when its encoder had four heads of 16 (now two of 32).
 """
 from __future__ import annotations
 

@@ -10,7 +10,8 @@ answers can then only come from the question, so accuracy should fall to chance.
 ``--recordings`` also asks the tempo of steady beats recorded the way a user would
 (``synth.recording``: claps or knocks in a room, 48 kHz stereo, at tempos between the trained
 labels too), a generator training never calls; an answer is plausible within ``PLAUSIBLE_BPM``
-of the true tempo. ``--takes K`` records K different takes of each tempo.
+of the true tempo. ``--takes K`` records K different takes of each tempo; ``--cuts N`` cuts one
+100 BPM recording at N start times, as a microphone catches it wherever the user presses Record.
 """
 from __future__ import annotations
 
@@ -171,6 +172,21 @@ def recordings(svc: MuFunService, bpms=RECORDED_BPM, seed: int = 2000, seconds: 
     return out
 
 
+def recording_cuts(svc: MuFunService, starts: int = 13, bpm: float = 100, seed: int = 21,
+                   question: str = "What is the tempo of this clip?") -> list[Recording]:
+    """One 14 s recording of a steady beat cut as a microphone might catch it: ``starts`` start
+    times from 0 to 3 s, each 10.5 and 11.5 s long (wrapping round to the recording's start, as
+    Chromium's fake microphone loops its file). The tempo heard should not depend on the cut."""
+    x = synth.recording(bpm, 14, np.random.default_rng(seed))
+    out = []
+    for start in np.linspace(0, 3, starts):
+        for seconds in (10.5, 11.5):
+            cut = np.roll(x, -int(start * 48_000), axis=0)[:int(seconds * 48_000)]
+            clip = load_array(cut, 48_000, svc.cfg, source=f"recording-{bpm:.0f}bpm-from-{start:.2f}s")
+            out.append(Recording(bpm, ask(svc, clip, question)))
+    return out
+
+
 def table(results: list[Result]) -> str:
     rows = ["| kind | accuracy | chance |", "|---|---|---|"]
     for r in results:
@@ -186,6 +202,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--ablate", action="store_true", help="also run with the audio embeddings zeroed")
     p.add_argument("--recordings", action="store_true", help="also ask the tempo of user-like recordings")
     p.add_argument("--takes", type=int, default=1, help="recordings of each tempo (with --recordings)")
+    p.add_argument("--cuts", type=int, default=0, help="also one 100 BPM recording cut at N start times")
     p.add_argument("--per-hit", type=int, default=0, help="also tempo on N beat tracks of each hit family")
     p.add_argument("--hits", default="", help="comma-separated hit families for --per-hit (default: all)")
     p.add_argument("--edges", type=int, default=0, help="also loudness on N clips near the labels' boundary")
@@ -209,6 +226,7 @@ def main(argv: list[str] | None = None) -> int:
         with audio_zeroed(svc):
             runs["audio zeroed"] = evaluate(svc, a.per_kind, a.seed, log)
     recs = recordings(svc, takes=a.takes) if a.recordings else []
+    recs += recording_cuts(svc, a.cuts) if a.cuts else []
     if a.json:
         out = {name: {r.kind: {"correct": r.correct, "total": r.total, "chance": r.chance}
                       for r in res} for name, res in runs.items()}
