@@ -196,6 +196,33 @@ def test_held_out_families_never_reach_training():
     assert sounds and not any(f in s.split("+") for s in sounds for f in ("hihat_open", "pluck"))
 
 
+def test_eval_fit_asks_the_clips_training_made(service):
+    """``eval --fit N`` grades the first clips of the shipped recipe's pool: the same clips
+    ``build_pool`` makes (same labels, same samples), tempo on beats and note on tones."""
+    import contextlib
+    import io
+    import json
+
+    from mufun.config import MuFunConfig
+    from mufun.tiny import train as train_tiny
+    from mufun.tiny.eval import main
+
+    pool = train_tiny.build_pool(12, 0, MuFunConfig.tiny(), log=lambda s: None, workers=1)
+    jobs = train_tiny.pool_jobs(12, 0)
+    made = [train_tiny.example_from_job(j) for j in jobs]
+    assert [e.family for e in made] == [j[0] for j in jobs]
+    first_beat = next(e for e in made if e.family == "beat")
+    assert first_beat.labels == pool["beat"][0].labels
+    assert np.array_equal(first_beat.clip.samples, pool["beat"][0].clip.samples)
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        assert main(["--per-kind", "1", "--fit", "10", "--json"]) == 0
+    fit = json.loads(out.getvalue())["the training pool's first clips"]
+    fams = [j[0] for j in train_tiny.pool_jobs(3000, 0)[:10]]
+    assert fit["training clips tempo"]["total"] == fams.count("beat")
+    assert fit["training clips note"]["total"] == fams.count("tone")
+
+
 def test_a_pool_made_earlier_loses_its_held_out_beats(tmp_path, monkeypatch):
     """``train(pool=...)`` (the GPU comparison shares one pool): beat tracks on a held-out family
     never reach a step."""

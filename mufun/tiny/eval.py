@@ -30,6 +30,7 @@ from mufun.prompt import Turn
 from mufun.service import MuFunService
 from mufun.tiny import exam as exam_gen
 from mufun.tiny import synth
+from mufun.tiny import train as train_tiny
 from mufun.tiny.train import make_example
 
 
@@ -141,6 +142,25 @@ def exam(svc: MuFunService, per_kind: int = 24, seed: int = 6000, log=None) -> l
     return out
 
 
+def training_clips(svc: MuFunService, n: int, seed: int = 0, n_clips: int = 3000, log=None) -> list[Result]:
+    """Tempo of the beat tracks and note of the tones among the first ``n`` clips the shipped
+    recipe trains on (``train.pool_jobs``): whether the model fits what it was trained on."""
+    kinds = {"beat": "tempo", "tone": "note"}
+    score = {k: [0, 0] for k in kinds.values()}
+    for job in train_tiny.pool_jobs(n_clips, seed)[:n]:
+        kind = kinds.get(job[0])
+        if kind is None:
+            continue
+        ex = train_tiny.example_from_job(job)
+        text = ask(svc, ex.clip, synth.QUESTIONS[kind][0])
+        ok = synth.read_label(kind, text) == ex.labels[kind]
+        score[kind][0] += ok
+        score[kind][1] += 1
+        if log:
+            log(f"  training clip {kind:6s} {ex.labels[kind]:>6s}  {'ok ' if ok else 'BAD'}  {ex.sound:38s} -> {text!r}")
+    return [Result(f"training clips {k}", c, t, 1 / len(synth.LABELS[k])) for k, (c, t) in score.items()]
+
+
 PLAUSIBLE_BPM = 20  # under one step of the trained tempo labels (30-40 BPM)
 RECORDED_BPM = (72, 90, 104, 118, 133, 150)
 
@@ -202,6 +222,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--ablate", action="store_true", help="also run with the audio embeddings zeroed")
     p.add_argument("--recordings", action="store_true", help="also ask the tempo of user-like recordings")
     p.add_argument("--takes", type=int, default=1, help="recordings of each tempo (with --recordings)")
+    p.add_argument("--fit", type=int, default=0, help="also tempo and note on the first N clips of the "
+                   "training pool (seed 0, 3 000 clips): does the model fit what it was trained on?")
     p.add_argument("--cuts", type=int, default=0, help="also one 100 BPM recording cut at N start times")
     p.add_argument("--per-hit", type=int, default=0, help="also tempo on N beat tracks of each hit family")
     p.add_argument("--hits", default="", help="comma-separated hit families for --per-hit (default: all)")
@@ -222,6 +244,8 @@ def main(argv: list[str] | None = None) -> int:
         runs["near the loudness boundary"] = [loudness_edges(svc, a.edges, a.seed + 4000, log)]
     if a.exam:
         runs["exam (a second generator)"] = exam(svc, a.exam, a.seed + 5000, log)
+    if a.fit:
+        runs["the training pool's first clips"] = training_clips(svc, a.fit, log=log)
     if a.ablate:
         with audio_zeroed(svc):
             runs["audio zeroed"] = evaluate(svc, a.per_kind, a.seed, log)

@@ -108,21 +108,28 @@ def _one_thread() -> None:
     torch.set_num_threads(1)
 
 
-def _example_from_seed(job: tuple[str, np.random.SeedSequence, tuple[str, ...]]) -> Example:
+def example_from_job(job: tuple[str, np.random.SeedSequence, tuple[str, ...]]) -> Example:
+    """One clip of the pool from its entry in ``pool_jobs``."""
     family, seq, hits = job
     return make_example(family, np.random.default_rng(seq), MuFunConfig.tiny(), hits)
+
+
+def pool_jobs(n_clips: int, seed: int, hits: tuple[str, ...] = synth.HITS,
+              shares: dict[str, float] | None = None) -> list[tuple[str, np.random.SeedSequence, tuple[str, ...]]]:
+    """The clips ``build_pool`` makes, in order: (family, the clip's own seed, hit families)."""
+    shares = shares or FAMILY_SHARE
+    rng = np.random.default_rng(seed)
+    sizes = {f: max(1, round(n_clips * shares[f])) for f in synth.FAMILY_KINDS}
+    order = [f for f in synth.FAMILY_KINDS for _ in range(sizes[f])]
+    order = [order[i] for i in rng.permutation(len(order))]
+    return [(fam, seq, hits) for fam, seq in zip(order, np.random.SeedSequence(seed).spawn(len(order)))]
 
 
 def build_pool(n_clips: int, seed: int, cfg: MuFunConfig, log=print, hits: tuple[str, ...] = synth.HITS,
                workers: int | None = None, shares: dict[str, float] | None = None) -> dict[str, list[Example]]:
     """``n_clips`` examples, made on every core, each family's count by ``shares``. Each clip has
     its own seed (spawned from ``seed``), so the pool is the same whatever the number of workers."""
-    shares = shares or FAMILY_SHARE
-    rng = np.random.default_rng(seed)
-    sizes = {f: max(1, round(n_clips * shares[f])) for f in synth.FAMILY_KINDS}
-    order = [f for f in synth.FAMILY_KINDS for _ in range(sizes[f])]
-    order = [order[i] for i in rng.permutation(len(order))]
-    jobs = [(fam, seq, hits) for fam, seq in zip(order, np.random.SeedSequence(seed).spawn(len(order)))]
+    jobs = pool_jobs(n_clips, seed, hits, shares)
     pool: dict[str, list[Example]] = {f: [] for f in synth.FAMILY_KINDS}
     t0 = time.perf_counter()
     workers = workers or os.cpu_count() or 1
@@ -130,9 +137,9 @@ def build_pool(n_clips: int, seed: int, cfg: MuFunConfig, log=print, hits: tuple
         if workers > 1 and len(jobs) > 8:
             ex = stack.enter_context(ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"),
                                                          initializer=_one_thread))
-            made = ex.map(_example_from_seed, jobs, chunksize=16)
+            made = ex.map(example_from_job, jobs, chunksize=16)
         else:
-            made = map(_example_from_seed, jobs)
+            made = map(example_from_job, jobs)
         for i, example in enumerate(made):
             pool[example.family].append(example)
             if (i + 1) % max(1, len(jobs) // 5) == 0:
