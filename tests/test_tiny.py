@@ -12,6 +12,20 @@ SHIPPED = (ASSET / "model.safetensors.index.json").exists()
 needs_weights = pytest.mark.skipif(not SHIPPED, reason="assets/mufun-tiny is not in this checkout")
 
 
+def _eval_cli(*args: str) -> dict:
+    """``python -m mufun.tiny.eval ARGS --json``, its printed JSON."""
+    import contextlib
+    import io
+    import json
+
+    from mufun.tiny.eval import main
+
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        assert main([*args, "--json"]) == 0
+    return json.loads(out.getvalue())
+
+
 @needs_weights
 def test_the_shipped_weights_are_the_default(service):
     assert embedded_checkpoint() == ASSET and service.loaded.folder == ASSET and service.loaded.embedded
@@ -42,16 +56,7 @@ def test_clips_from_a_second_generator_are_heard(service):
     chance (a model that learned the training clips' sound rather than the property would not be)."""
     from mufun.tiny.eval import exam
 
-    import contextlib
-    import io
-    import json
-
-    from mufun.tiny.eval import main
-
-    out = io.StringIO()
-    with contextlib.redirect_stdout(out):  # the CLI: python -m mufun.tiny.eval --exam N
-        assert main(["--per-kind", "1", "--exam", "4", "--json"]) == 0
-    cli = json.loads(out.getvalue())["exam (a second generator)"]
+    cli = _eval_cli("--per-kind", "1", "--exam", "4")["exam (a second generator)"]  # the CLI: --exam N
     assert all(cli[f"exam {k}"]["total"] == 4 for k in ("tempo", "note", "timbre", "loudness"))
     res = {r.kind: r for r in exam(service, per_kind=16, seed=777)}
     for kind in ("tempo", "note", "timbre", "loudness"):
@@ -196,16 +201,11 @@ def test_held_out_families_never_reach_training():
     assert sounds and not any(f in s.split("+") for s in sounds for f in ("hihat_open", "pluck"))
 
 
-def test_eval_fit_asks_the_clips_training_made(service):
+def test_eval_fit_asks_the_clips_training_made():
     """``eval --fit N`` grades the first clips of the shipped recipe's pool: the same clips
     ``build_pool`` makes (same labels, same samples), tempo on beats and note on tones."""
-    import contextlib
-    import io
-    import json
-
     from mufun.config import MuFunConfig
     from mufun.tiny import train as train_tiny
-    from mufun.tiny.eval import main
 
     pool = train_tiny.build_pool(12, 0, MuFunConfig.tiny(), log=lambda s: None, workers=1)
     jobs = train_tiny.pool_jobs(12, 0)
@@ -214,10 +214,7 @@ def test_eval_fit_asks_the_clips_training_made(service):
     first_beat = next(e for e in made if e.family == "beat")
     assert first_beat.labels == pool["beat"][0].labels
     assert np.array_equal(first_beat.clip.samples, pool["beat"][0].clip.samples)
-    out = io.StringIO()
-    with contextlib.redirect_stdout(out):
-        assert main(["--per-kind", "1", "--fit", "10", "--json"]) == 0
-    fit = json.loads(out.getvalue())["the training pool's first clips"]
+    fit = _eval_cli("--per-kind", "1", "--fit", "10")["the training pool's first clips"]
     fams = [j[0] for j in train_tiny.pool_jobs(3000, 0)[:10]]
     assert fit["training clips tempo"]["total"] == fams.count("beat")
     assert fit["training clips note"]["total"] == fams.count("tone")

@@ -197,12 +197,13 @@ def recording_cuts(svc: MuFunService, starts: int = 13, bpm: float = 100, seed: 
     """One 14 s recording of a steady beat cut as a microphone might catch it: ``starts`` start
     times from 0 to 3 s, each 10.5 and 11.5 s long (wrapping round to the recording's start, as
     Chromium's fake microphone loops its file). The tempo heard should not depend on the cut."""
-    x = synth.recording(bpm, 14, np.random.default_rng(seed))
+    rate = 48_000
+    x = synth.recording(bpm, 14, np.random.default_rng(seed), rate)
     out = []
     for start in np.linspace(0, 3, starts):
         for seconds in (10.5, 11.5):
-            cut = np.roll(x, -int(start * 48_000), axis=0)[:int(seconds * 48_000)]
-            clip = load_array(cut, 48_000, svc.cfg, source=f"recording-{bpm:.0f}bpm-from-{start:.2f}s")
+            cut = np.roll(x, -int(start * rate), axis=0)[:int(seconds * rate)]
+            clip = load_array(cut, rate, svc.cfg, source=f"recording-{bpm:.0f}bpm-from-{start:.2f}s")
             out.append(Recording(bpm, ask(svc, clip, question)))
     return out
 
