@@ -329,3 +329,18 @@ def test_the_exam_generator_means_what_its_labels_say():
         for fam in ("tone", "beat"):
             c = exam.clip(fam, rng, loudness=level)
             assert lo <= np.abs(c.samples).max() <= hi + 1e-6
+
+
+@pytest.mark.parametrize("flag", ["--fit", "--cuts", "--per-kind", "--exam"])
+@pytest.mark.parametrize("bad", ["-5", "many"])
+def test_eval_refuses_a_count_that_is_not_one(flag, bad, capsys):
+    """A negative or non-numeric count is refused before any model loads, in the project's words
+    (``--fit -5`` would otherwise ask nearly the whole 3 000-clip pool)."""
+    from mufun.tiny.eval import main
+
+    with pytest.raises(SystemExit) as e:
+        main([flag, bad])
+    assert e.value.code == 2
+    err = capsys.readouterr().err
+    assert f"argument {flag}: '{bad}' is not a count: give a whole number, 0 or more" in err
+    assert "Traceback" not in err and "invalid literal" not in err

@@ -215,21 +215,32 @@ def table(results: list[Result]) -> str:
     return "\n".join(rows)
 
 
+def how_many(text: str) -> int:
+    """An argparse type: a count of clips or takes, 0 or more."""
+    try:
+        n = int(text)
+    except ValueError:
+        n = -1
+    if n < 0:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a count: give a whole number, 0 or more")
+    return n
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m mufun.tiny.eval", description=__doc__.splitlines()[0])
     p.add_argument("--model", default="tiny", help="tiny (the embedded model) or a checkpoint folder")
-    p.add_argument("--per-kind", type=int, default=40)
+    p.add_argument("--per-kind", type=how_many, default=40)
     p.add_argument("--seed", type=int, default=1000)
     p.add_argument("--ablate", action="store_true", help="also run with the audio embeddings zeroed")
     p.add_argument("--recordings", action="store_true", help="also ask the tempo of user-like recordings")
-    p.add_argument("--takes", type=int, default=1, help="recordings of each tempo (with --recordings)")
-    p.add_argument("--fit", type=int, default=0, help="also tempo and note on the first N clips of the "
+    p.add_argument("--takes", type=how_many, default=1, help="recordings of each tempo (with --recordings)")
+    p.add_argument("--fit", type=how_many, default=0, help="also tempo and note on the first N clips of the "
                    "training pool (seed 0, 3 000 clips): does the model fit what it was trained on?")
-    p.add_argument("--cuts", type=int, default=0, help="also one 100 BPM recording cut at N start times")
-    p.add_argument("--per-hit", type=int, default=0, help="also tempo on N beat tracks of each hit family")
+    p.add_argument("--cuts", type=how_many, default=0, help="also one 100 BPM recording cut at N start times")
+    p.add_argument("--per-hit", type=how_many, default=0, help="also tempo on N beat tracks of each hit family")
     p.add_argument("--hits", default="", help="comma-separated hit families for --per-hit (default: all)")
-    p.add_argument("--edges", type=int, default=0, help="also loudness on N clips near the labels' boundary")
-    p.add_argument("--exam", type=int, default=0, help="also N clips per kind from mufun.tiny.exam, "
+    p.add_argument("--edges", type=how_many, default=0, help="also loudness on N clips near the labels' boundary")
+    p.add_argument("--exam", type=how_many, default=0, help="also N clips per kind from mufun.tiny.exam, "
                    "a generator written apart from training's")
     p.add_argument("--verbose", action="store_true")
     p.add_argument("--json", action="store_true")
