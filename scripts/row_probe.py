@@ -1,12 +1,15 @@
 """Where does a MuFun-Tiny checkpoint keep the tempo? Linear probes on its audio rows.
 
-    python scripts/row_probe.py [--model assets/mufun-tiny] [--train 600] [--test 200]
+    python scripts/row_probe.py [--model assets/mufun-tiny] [--train 600] [--test 200] [--answers]
 
 Beat tracks from ``mufun.tiny.train.make_example`` (seed 777, tempos balanced) go through the app's
 encoder path (``MuFunModel.encode_audio``); only the rows that hold real audio are kept. One
 linear probe is fitted on the *mean* of each clip's rows, another on *single rows* (each row
 labelled with its clip's tempo); both are scored on the held-out clips. A high mean score with a
 low single-row score means the tempo is spread over the rows rather than readable from any one.
+``--answers`` also asks the model the tempo of each held-out clip through the app's path (the LLM
+reading the same rows): an answer score well under the mean probe's would put the limit in the
+reading, a close one in the encoder.
 """
 from __future__ import annotations
 
@@ -22,12 +25,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from mufun.tiny import synth  # noqa: E402
 from mufun.service import MuFunService  # noqa: E402
+from mufun.tiny.eval import ask  # noqa: E402
 from mufun.tiny.train import make_example, real_rows  # noqa: E402
 
 
 def rows_of(svc: MuFunService, n: int, rng: np.random.Generator):
     labels = synth.LABELS["tempo"]
-    means, ys, rows, row_ys = [], [], [], []
+    means, ys, rows, row_ys, clips = [], [], [], [], []
     for i in range(n):
         ex = make_example("beat", rng, svc.cfg, tempo=labels[i % len(labels)])
         r = svc.loaded.model.encode_audio(ex.features.float()).reshape(-1, svc.cfg.hidden_size).float()
@@ -37,7 +41,8 @@ def rows_of(svc: MuFunService, n: int, rng: np.random.Generator):
         ys.append(y)
         rows.append(r)
         row_ys.append(torch.full((len(r),), y))
-    return torch.stack(means), torch.tensor(ys), torch.cat(rows), torch.cat(row_ys)
+        clips.append(ex.clip)
+    return torch.stack(means), torch.tensor(ys), torch.cat(rows), torch.cat(row_ys), clips
 
 
 def fit(x: torch.Tensor, y: torch.Tensor, classes: int, steps: int = 500):
@@ -56,6 +61,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--model", default="assets/mufun-tiny")
     p.add_argument("--train", type=int, default=600)
     p.add_argument("--test", type=int, default=200)
+    p.add_argument("--answers", action="store_true", help="also ask the model the held-out clips' tempo")
     a = p.parse_args(argv)
     torch.manual_seed(0)
     svc = MuFunService.load(a.model)
@@ -68,6 +74,13 @@ def main(argv: list[str] | None = None) -> int:
         row_acc = float((on_row(te[2]) == te[3]).float().mean())
     print(f"{a.model}: tempo from the mean of a clip's rows {mean_acc:.1%}, from single rows {row_acc:.1%} "
           f"({a.test} held-out beat tracks; chance {1 / k:.0%})")
+    if a.answers:
+        labels = synth.LABELS["tempo"]
+        said = [synth.read_label("tempo", ask(svc, c, synth.QUESTIONS["tempo"][i % len(synth.QUESTIONS["tempo"])]))
+                for i, c in enumerate(te[4])]
+        right = sum(s == labels[int(y)] for s, y in zip(said, te[1]))
+        print(f"{a.model}: the model's answers name the tempo of {right} of {a.test} ({right / a.test:.1%}); "
+              f"the mean probe {round(mean_acc * a.test)} of them")
     return 0
 
 

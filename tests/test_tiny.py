@@ -344,3 +344,28 @@ def test_eval_refuses_a_count_that_is_not_one(flag, bad, capsys):
     err = capsys.readouterr().err
     assert f"argument {flag}: '{bad}' is not a count: give a whole number, 0 or more" in err
     assert "Traceback" not in err and "invalid literal" not in err
+
+
+@needs_weights
+def test_eval_kinds_asks_a_full_runs_tempo_clips_only():
+    """``--kinds tempo`` asks exactly the tempo clips a full run asks (tempo comes first from the
+    seed), on the v2 clips and on the exam, and nothing else; an unknown kind is refused."""
+    full = _eval_cli("--per-kind", "3", "--exam", "4", "--seed", "77")
+    only = _eval_cli("--per-kind", "3", "--exam", "4", "--seed", "77", "--kinds", "tempo")
+    assert only["with audio"] == {"tempo": full["with audio"]["tempo"]}
+    assert only["exam (a second generator)"]["exam tempo"] == full["exam (a second generator)"]["exam tempo"]
+    assert not any(k.startswith("exam ") and k != "exam tempo" and ":" not in k
+                   for k in only["exam (a second generator)"])
+    assert len(full["with audio"]) == len(synth.KINDS)
+
+
+@pytest.mark.parametrize("bad", ["rhythm", "tempo,mood", ","])
+def test_eval_refuses_a_kind_it_does_not_ask(bad, capsys):
+    from mufun.tiny.eval import main
+
+    with pytest.raises(SystemExit) as e:
+        main(["--kinds", bad])
+    assert e.value.code == 2
+    err = capsys.readouterr().err
+    assert "names no question kind we ask: choose from tempo, note, quality, timbre, loudness" in err
+    assert "Traceback" not in err

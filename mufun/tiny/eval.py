@@ -12,6 +12,7 @@ answers can then only come from the question, so accuracy should fall to chance.
 labels too), a generator training never calls; an answer is plausible within ``PLAUSIBLE_BPM``
 of the true tempo. ``--takes K`` records K different takes of each tempo; ``--cuts N`` cuts one
 100 BPM recording at N start times, as a microphone catches it wherever the user presses Record.
+``--kinds tempo`` asks only the tempo (of the same clips a full run asks), e.g. on a larger set.
 """
 from __future__ import annotations
 
@@ -67,11 +68,12 @@ def ask(svc: MuFunService, clip, question: str, max_new_tokens: int = 16) -> str
 
 
 def evaluate(svc: MuFunService, per_kind: int = 40, seed: int = 1000, log=None,
-             hits: tuple[str, ...] = synth.HITS) -> list[Result]:
+             hits: tuple[str, ...] = synth.HITS, kinds: tuple[str, ...] = synth.KINDS) -> list[Result]:
     """``per_kind`` fresh clips per kind (labels balanced), one question each, phrasings rotated;
-    beat tracks played on ``hits``."""
+    beat tracks played on ``hits``. The kinds are asked in ``synth.KINDS`` order from one seed, so
+    leaving kinds out keeps the clips of those before it (tempo, the first, always)."""
     rng = np.random.default_rng(seed)
-    return [_ask_kind(svc, kind, kind, per_kind, rng, log, hits=hits) for kind in synth.KINDS]
+    return [_ask_kind(svc, kind, kind, per_kind, rng, log, hits=hits) for kind in synth.KINDS if kind in kinds]
 
 
 def _ask_kind(svc: MuFunService, kind: str, name: str, n: int, rng: np.random.Generator, log=None,
@@ -116,12 +118,14 @@ def loudness_edges(svc: MuFunService, n: int = 40, seed: int = 5000, log=None) -
     return Result("loudness near the boundary", correct, n, 0.5)
 
 
-def exam(svc: MuFunService, per_kind: int = 24, seed: int = 6000, log=None) -> list[Result]:
-    """Tempo, note, timbre and loudness on clips from ``mufun.tiny.exam`` (a generator written
-    apart from training's), then tempo by the sound the beat is played on."""
+def exam(svc: MuFunService, per_kind: int = 24, seed: int = 6000, log=None,
+         kinds: tuple[str, ...] = synth.KINDS) -> list[Result]:
+    """Tempo, note, timbre and loudness (those of them in ``kinds``, in this order from one seed)
+    on clips from ``mufun.tiny.exam`` (a generator written apart from training's), then tempo by
+    the sound the beat is played on."""
     rng = np.random.default_rng(seed)
     out, by_sound = [], {s: [0, 0] for s in exam_gen.SOUNDS}
-    for kind in ("tempo", "note", "timbre", "loudness"):
+    for kind in (k for k in ("tempo", "note", "timbre", "loudness") if k in kinds):
         labels, correct = synth.LABELS[kind], 0
         fams = [f for f in ("beat", "tone") if kind in synth.FAMILY_KINDS[f]]
         for i in range(per_kind):
@@ -226,6 +230,15 @@ def how_many(text: str) -> int:
     return n
 
 
+def question_kinds(text: str) -> tuple[str, ...]:
+    """``--kinds``: known question kinds, comma-separated, at least one."""
+    kinds = tuple(k.strip() for k in text.split(",") if k.strip())
+    unknown = [k for k in kinds if k not in synth.KINDS]
+    if unknown or not kinds:
+        raise argparse.ArgumentTypeError(f"{text!r} names no question kind we ask: choose from {', '.join(synth.KINDS)}")
+    return kinds
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m mufun.tiny.eval", description=__doc__.splitlines()[0])
     p.add_argument("--model", default="tiny", help="tiny (the embedded model) or a checkpoint folder")
@@ -242,25 +255,28 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--edges", type=how_many, default=0, help="also loudness on N clips near the labels' boundary")
     p.add_argument("--exam", type=how_many, default=0, help="also N clips per kind from mufun.tiny.exam, "
                    "a generator written apart from training's")
+    p.add_argument("--kinds", type=question_kinds, default=synth.KINDS,
+                   help=f"comma-separated question kinds to ask (default: all of {', '.join(synth.KINDS)}); "
+                   "the clips of a kind are a full run's when the kinds before it are asked too (tempo is first)")
     p.add_argument("--verbose", action="store_true")
     p.add_argument("--json", action="store_true")
     a = p.parse_args(argv)
     svc = MuFunService.load(a.model)
     log = (lambda s: print(s, flush=True)) if a.verbose else None
     t0 = time.perf_counter()
-    runs = {"with audio": evaluate(svc, a.per_kind, a.seed, log)}
+    runs = {"with audio": evaluate(svc, a.per_kind, a.seed, log, kinds=a.kinds)}
     if a.per_hit:
         fams = tuple(h.strip() for h in a.hits.split(",") if h.strip()) or synth.HITS
         runs["tempo by hit family"] = tempo_by_hit(svc, fams, a.per_hit, a.seed + 3000, log)
     if a.edges:
         runs["near the loudness boundary"] = [loudness_edges(svc, a.edges, a.seed + 4000, log)]
     if a.exam:
-        runs["exam (a second generator)"] = exam(svc, a.exam, a.seed + 5000, log)
+        runs["exam (a second generator)"] = exam(svc, a.exam, a.seed + 5000, log, kinds=a.kinds)
     if a.fit:
         runs["the training pool's first clips"] = training_clips(svc, a.fit, log=log)
     if a.ablate:
         with audio_zeroed(svc):
-            runs["audio zeroed"] = evaluate(svc, a.per_kind, a.seed, log)
+            runs["audio zeroed"] = evaluate(svc, a.per_kind, a.seed, log, kinds=a.kinds)
     recs = recordings(svc, takes=a.takes) if a.recordings else []
     recs += recording_cuts(svc, a.cuts) if a.cuts else []
     if a.json:
