@@ -349,7 +349,7 @@ def test_eval_refuses_a_count_that_is_not_one(flag, bad, capsys):
 @needs_weights
 def test_eval_kinds_asks_a_full_runs_tempo_clips_only():
     """``--kinds tempo`` asks exactly the tempo clips a full run asks (tempo comes first from the
-    seed), on the v2 clips and on the exam, and nothing else; an unknown kind is refused."""
+    seed), on the v2 clips and on the exam, and nothing else."""
     full = _eval_cli("--per-kind", "3", "--exam", "4", "--seed", "77")
     only = _eval_cli("--per-kind", "3", "--exam", "4", "--seed", "77", "--kinds", "tempo")
     assert only["with audio"] == {"tempo": full["with audio"]["tempo"]}
@@ -368,4 +368,16 @@ def test_eval_refuses_a_kind_it_does_not_ask(bad, capsys):
     assert e.value.code == 2
     err = capsys.readouterr().err
     assert "names no question kind we ask: choose from tempo, note, quality, timbre, loudness" in err
+    assert "Traceback" not in err
+
+
+def test_eval_refuses_a_hit_family_it_does_not_play(capsys):
+    """``--hits`` is checked before any model loads (a wrong name used to end in a raw traceback)."""
+    from mufun.tiny.eval import main
+
+    with pytest.raises(SystemExit) as e:
+        main(["--per-hit", "2", "--hits", "kick_low,cowbell"])
+    assert e.value.code == 2
+    err = capsys.readouterr().err
+    assert f"'kick_low,cowbell' names no hit family we play: choose from {', '.join(synth.HITS)}" in err
     assert "Traceback" not in err

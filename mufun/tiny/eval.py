@@ -230,13 +230,14 @@ def how_many(text: str) -> int:
     return n
 
 
-def question_kinds(text: str) -> tuple[str, ...]:
-    """``--kinds``: known question kinds, comma-separated, at least one."""
-    kinds = tuple(k.strip() for k in text.split(",") if k.strip())
-    unknown = [k for k in kinds if k not in synth.KINDS]
-    if unknown or not kinds:
-        raise argparse.ArgumentTypeError(f"{text!r} names no question kind we ask: choose from {', '.join(synth.KINDS)}")
-    return kinds
+def names_of(choices: tuple[str, ...], what: str):
+    """An argparse type: comma-separated names, each one of ``choices``, at least one."""
+    def parse(text: str) -> tuple[str, ...]:
+        names = tuple(k.strip() for k in text.split(",") if k.strip())
+        if not names or any(k not in choices for k in names):
+            raise argparse.ArgumentTypeError(f"{text!r} names no {what}: choose from {', '.join(choices)}")
+        return names
+    return parse
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -251,11 +252,12 @@ def main(argv: list[str] | None = None) -> int:
                    "training pool (seed 0, 3 000 clips): does the model fit what it was trained on?")
     p.add_argument("--cuts", type=how_many, default=0, help="also one 100 BPM recording cut at N start times")
     p.add_argument("--per-hit", type=how_many, default=0, help="also tempo on N beat tracks of each hit family")
-    p.add_argument("--hits", default="", help="comma-separated hit families for --per-hit (default: all)")
+    p.add_argument("--hits", type=names_of(synth.HITS, "hit family we play"), default=synth.HITS,
+                   help="comma-separated hit families for --per-hit (default: all)")
     p.add_argument("--edges", type=how_many, default=0, help="also loudness on N clips near the labels' boundary")
     p.add_argument("--exam", type=how_many, default=0, help="also N clips per kind from mufun.tiny.exam, "
                    "a generator written apart from training's")
-    p.add_argument("--kinds", type=question_kinds, default=synth.KINDS,
+    p.add_argument("--kinds", type=names_of(synth.KINDS, "question kind we ask"), default=synth.KINDS,
                    help=f"comma-separated question kinds to ask (default: all of {', '.join(synth.KINDS)}); "
                    "the clips of a kind are a full run's when the kinds before it are asked too (tempo is first)")
     p.add_argument("--verbose", action="store_true")
@@ -266,8 +268,7 @@ def main(argv: list[str] | None = None) -> int:
     t0 = time.perf_counter()
     runs = {"with audio": evaluate(svc, a.per_kind, a.seed, log, kinds=a.kinds)}
     if a.per_hit:
-        fams = tuple(h.strip() for h in a.hits.split(",") if h.strip()) or synth.HITS
-        runs["tempo by hit family"] = tempo_by_hit(svc, fams, a.per_hit, a.seed + 3000, log)
+        runs["tempo by hit family"] = tempo_by_hit(svc, a.hits, a.per_hit, a.seed + 3000, log)
     if a.edges:
         runs["near the loudness boundary"] = [loudness_edges(svc, a.edges, a.seed + 4000, log)]
     if a.exam:
