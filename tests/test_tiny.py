@@ -381,3 +381,22 @@ def test_eval_refuses_a_hit_family_it_does_not_play(capsys):
     err = capsys.readouterr().err
     assert f"'kick_low,cowbell' names no hit family we play: choose from {', '.join(synth.HITS)}" in err
     assert "Traceback" not in err
+
+
+@needs_weights
+def test_row_probe_counts_the_answers_that_name_each_clips_tempo(monkeypatch, capsys):
+    """``scripts/row_probe.py --answers``: every held-out clip is asked once, and an answer counts
+    when it names that clip's tempo (here every answer says 150 BPM: right on the quarter at 150)."""
+    import importlib.util
+    from pathlib import Path
+
+    spec = importlib.util.spec_from_file_location(
+        "row_probe", Path(__file__).resolve().parent.parent / "scripts" / "row_probe.py")
+    row_probe = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(row_probe)
+    asked = []
+    monkeypatch.setattr(row_probe, "ask", lambda svc, clip, q: asked.append(clip) or synth.answer("tempo", "150"))
+    assert row_probe.main(["--model", str(ASSET), "--train", "4", "--test", "8", "--answers"]) == 0
+    out = capsys.readouterr().out
+    assert len(asked) == 8 and len({id(c) for c in asked}) == 8
+    assert "the model's answers name the tempo of 2 of 8 (25.0%)" in out
