@@ -89,6 +89,33 @@ def test_training_is_deterministic_from_a_seed(tmp_path):
     assert any(not torch.equal(a[k], c[k]) for k in a)
 
 
+def test_a_bf16_encoder_computes_the_same_loss_in_bfloat16():
+    """``--bf16-encoder``: the encoder and connector run under bfloat16 autocast (the weights stay
+    float32, the LLM float32); the loss is the float32 one to bf16's precision, not the same bits,
+    and two runs give the same bits."""
+    from mufun.config import MuFunConfig
+    from mufun.model import MuFunModel
+    from mufun.prompt import load_tokenizer, qwen3_tokenizer_dir
+    from mufun.tiny import train as train_tiny
+
+    cfg, tok = MuFunConfig.tiny(), load_tokenizer(str(qwen3_tokenizer_dir()))
+    rng = np.random.default_rng(4)
+    clips = [train_tiny.make_example(f, rng, cfg) for f in ("beat", "tone")]
+    torch.manual_seed(0)
+    model, heads = MuFunModel(cfg), train_tiny.probes(cfg)
+    seen = []
+    model.connector.register_forward_hook(lambda m, a, out: seen.append(out.dtype))
+
+    def loss(bf16):
+        out, _ = train_tiny.batch_loss(model, clips, np.random.default_rng(1), cfg, tok, heads,
+                                       with_acc=False, bf16=bf16)
+        return float(out.detach())
+    full, half, again = loss(False), loss(True), loss(True)
+    assert seen == [torch.float32, torch.bfloat16, torch.bfloat16]
+    assert half == again and half != full and abs(half - full) < 0.02 * full
+    assert all(p.dtype == torch.float32 for p in model.parameters())
+
+
 def test_synthetic_labels_are_graded_strictly():
     assert synth.read_label("tempo", "About 120 BPM.") == "120"
     assert synth.read_label("tempo", "About 1200 BPM.") is None
@@ -400,3 +427,46 @@ def test_row_probe_counts_the_answers_that_name_each_clips_tempo(monkeypatch, ca
     out = capsys.readouterr().out
     assert len(asked) == 8 and len({id(c) for c in asked}) == 8
     assert "the model's answers name the tempo of 2 of 8 (25.0%)" in out
+
+
+def _script(name: str):
+    import importlib.util
+    from pathlib import Path
+
+    spec = importlib.util.spec_from_file_location(name, Path(__file__).resolve().parent.parent / "scripts" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_exam_tails_fades_only_the_ends_of_the_sounds():
+    """``scripts/exam_tails.py``: a faded track is its cut twin from the same seed, the same
+    everywhere but the last ``fade_ms`` of each sound; the exam's own generator is left as it was."""
+    from mufun.tiny import exam
+
+    tails, made = _script("exam_tails"), exam._sound
+    for sound in ("thump", "blip", "kick_snare"):
+        seq = np.random.SeedSequence(5)
+        cut, faded = tails.track(sound, "90", seq, None), tails.track(sound, "90", seq, 10.0)
+        assert exam._sound is made and cut.rate == faded.rate and cut.labels == faded.labels
+        differ = np.flatnonzero(np.abs(cut.samples - faded.samples) > 1e-6)
+        assert len(differ) > 0
+        hits = int(np.ceil(len(cut.samples) / cut.rate / (60 / 90)))
+        assert len(differ) <= hits * int(cut.rate * 0.010) * 2  # kick/snare: its sound is faded twice
+        assert np.abs(faded.samples).max() == pytest.approx(np.abs(cut.samples).max())
+
+
+@needs_weights
+def test_exam_tails_asks_both_ways_of_every_track(monkeypatch, capsys):
+    tails = _script("exam_tails")
+    asked = []
+    monkeypatch.setattr(tails, "ask", lambda svc, clip, q: asked.append(clip) or synth.answer("tempo", "60"))
+    assert tails.main(["--model", str(ASSET), "--per-sound", "2"]) == 0  # 60 and 90 BPM of each sound
+    out = capsys.readouterr().out
+    sounds = [s for s in tails.exam.SOUNDS for _ in range(2)]
+    assert len(asked) == 2 * len(sounds)
+    same = [np.array_equal(a.samples, b.samples) for a, b in zip(asked[::2], asked[1::2])]
+    assert [s for s, was in zip(sounds, same) if was] == ["tick", "tick"]  # one sample and silence: no tail
+    assert f"all                 8        8   of {len(sounds)}" in out
+    with pytest.raises(SystemExit):
+        tails.main(["--fade-ms", "0"])

@@ -230,15 +230,19 @@ def embed_many(model: MuFunModel, items: list[tuple[list[int], torch.Tensor, lis
 
 
 def batch_loss(model: MuFunModel, clips: list[Example], rng: np.random.Generator, cfg: MuFunConfig,
-               tok, heads: torch.nn.ModuleDict | None = None, with_acc: bool = True) -> tuple[torch.Tensor, float | None]:
+               tok, heads: torch.nn.ModuleDict | None = None, with_acc: bool = True,
+               bf16: bool = False) -> tuple[torch.Tensor, float | None]:
     """Cross-entropy on the answer tokens only (the 151 936-row head runs on those rows alone),
     and the share of answer tokens the model's top choice gets right (``with_acc``: an argmax
-    over the vocabulary, 2 % of a step, so training asks only when it prints)."""
+    over the vocabulary, 2 % of a step, so training asks only when it prints). ``bf16``: the
+    encoder and connector compute in bfloat16 (autocast; the weights stay float32)."""
     im_end = tok.convert_tokens_to_ids(IM_END)
     dev = model.audio_device
     feats = torch.cat([ex.features for ex in clips]).to(dev).float()  # (chunks, n_mels, 3000)
     # encode_audio runs under no_grad; training calls the same two modules with gradients
-    rows = model.connector(model.vision_tower(feats))  # (chunks, 300, H)
+    with torch.autocast(feats.device.type, dtype=torch.bfloat16, enabled=bf16):
+        rows = model.connector(model.vision_tower(feats))  # (chunks, 300, H)
+    rows = rows.float()
     items, targets = [], []
     c = 0
     for ex in clips:
@@ -276,7 +280,8 @@ def batch_loss(model: MuFunModel, clips: list[Example], rng: np.random.Generator
 
 def train(out: Path, steps: int, batch: int, lr: float, seed: int, n_clips: int, log=print,
           hold_out: tuple[str, ...] = (), device: str = "cpu", workers: int | None = None,
-          shares: dict[str, float] | None = None, pool: dict[str, list[Example]] | None = None) -> Path:
+          shares: dict[str, float] | None = None, pool: dict[str, list[Example]] | None = None,
+          bf16: bool = False) -> Path:
     """Train from scratch and save to ``out``; beat tracks never use the hit families in ``hold_out``.
     ``shares``: how often each family is drawn (default ``FAMILY_SHARE``); ``pool``: clips made
     earlier (``build_pool``), else they are made here. The shipped weights are trained on the CPU
@@ -311,7 +316,7 @@ def train(out: Path, steps: int, batch: int, lr: float, seed: int, n_clips: int,
     for step in range(1, steps + 1):
         clips = [sample_clip(pool, rng, shares) for _ in range(batch)]
         show = step % 25 == 0 or step == steps
-        loss, acc = batch_loss(model, clips, rng, cfg, tok, heads, with_acc=show)
+        loss, acc = batch_loss(model, clips, rng, cfg, tok, heads, with_acc=show, bf16=bf16)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_([*model.parameters(), *heads.parameters()], 1.0)
@@ -344,10 +349,11 @@ def main(argv: list[str] | None = None) -> int:
                    f"(to test on them later): {', '.join(synth.HITS)}")
     p.add_argument("--device", default="cpu", help="cpu (the shipped recipe) or cuda (to explore faster)")
     p.add_argument("--workers", type=int, default=None, help="processes making the clips (default: every core)")
+    p.add_argument("--bf16-encoder", action="store_true", help="run the encoder and connector in bfloat16")
     a = p.parse_args(argv)
     hold = tuple(h.strip() for h in a.hold_out_hits.split(",") if h.strip())
     train(a.out, a.steps, a.batch, a.lr, a.seed, a.clips, log=lambda s: print(s, flush=True), hold_out=hold,
-          device=a.device, workers=a.workers)
+          device=a.device, workers=a.workers, bf16=a.bf16_encoder)
     return 0
 
 
