@@ -1,12 +1,14 @@
-"""MuFun-Tiny training step: one splice for the batch against one splice per sequence.
+"""MuFun-Tiny training step: one splice for the batch against one per sequence, or bf16 against fp32.
 
-    python scripts/train_bench.py [--steps 12] [--clips 40] [--batch 8] [--json]
+    python scripts/train_bench.py [--steps 12] [--clips 40] [--batch 8] [--bf16] [--json]
 
 Both ways run the same batches (same clips, same questions) through ``mufun.tiny.train.batch_loss``,
 backward and an AdamW step, alternating, each from the same starting weights; the script prints
 the median seconds a step of each, their ratio, and the largest loss difference (the two must
 compute the same thing). A call per sequence builds the 151 936-row embedding gradient once per
-sequence; ``mufun.tiny.train.embed_many`` builds it once per batch.
+sequence; ``mufun.tiny.train.embed_many`` builds it once per batch. ``--bf16`` compares instead
+the encoder and connector in float32 and under bfloat16 autocast (``--bf16-encoder`` of
+``mufun.tiny.train``), both one splice per batch; their losses then differ by bf16's precision.
 """
 from __future__ import annotations
 
@@ -33,11 +35,15 @@ def per_sequence(model, items):
     return [model.embed(q, a, t)[0] for q, a, t in items]
 
 
-def run(steps: int, clips: int, batch: int) -> dict:
+def run(steps: int, clips: int, batch: int, bf16: bool = False) -> dict:
     cfg = MuFunConfig.tiny()
     tok = load_tokenizer(str(qwen3_tokenizer_dir()))
     pool = train_tiny.build_pool(clips, 0, cfg, log=lambda s: None)
-    ways = {"one splice per batch": train_tiny.embed_many, "one splice per sequence": per_sequence}
+    if bf16:
+        ways = {"encoder float32": (train_tiny.embed_many, False), "encoder bfloat16": (train_tiny.embed_many, True)}
+    else:
+        ways = {"one splice per batch": (train_tiny.embed_many, False),
+                "one splice per sequence": (per_sequence, False)}
     state = {}
     for name in ways:
         torch.manual_seed(0)  # the same starting weights for both
@@ -52,13 +58,13 @@ def run(steps: int, clips: int, batch: int) -> dict:
         batch_clips = [train_tiny.sample_clip(pool, pick) for _ in range(batch)]
         q_seed = int(pick.integers(1 << 30))
         losses = []
-        for name, embed in ways.items():
+        for name, (embed, half) in ways.items():
             model, heads, opt = state[name]
             train_tiny.embed_many, saved = embed, train_tiny.embed_many
             try:
                 t = time.perf_counter()
                 loss, _ = train_tiny.batch_loss(model, batch_clips, np.random.default_rng(q_seed), cfg, tok, heads,
-                                                with_acc=False)
+                                                with_acc=False, bf16=half)
                 opt.zero_grad(set_to_none=True)
                 loss.backward()
                 opt.step()
@@ -80,9 +86,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--steps", type=int, default=12)
     p.add_argument("--clips", type=int, default=40, help="synthetic clips to draw batches from")
     p.add_argument("--batch", type=int, default=8)
+    p.add_argument("--bf16", action="store_true", help="compare the encoder in float32 and in bfloat16")
     p.add_argument("--json", action="store_true")
     a = p.parse_args(argv)
-    r = run(a.steps, a.clips, a.batch)
+    r = run(a.steps, a.clips, a.batch, a.bf16)
     if a.json:
         print(json.dumps(r))
         return 0

@@ -470,3 +470,17 @@ def test_exam_tails_asks_both_ways_of_every_track(monkeypatch, capsys):
     assert f"all                 8        8   of {len(sounds)}" in out
     with pytest.raises(SystemExit):
         tails.main(["--fade-ms", "0"])
+
+
+def test_train_bench_times_the_encoder_in_both_precisions():
+    """``scripts/train_bench.py --bf16``: the same batches through a float32 and a bf16 encoder,
+    each timed; the losses differ by bf16's precision only."""
+    bench = _script("train_bench")
+    r = bench.run(steps=1, clips=4, batch=2, bf16=True)
+    assert list(r["seconds_per_step"]) == ["encoder float32", "encoder bfloat16"]
+    assert all(s > 0 for s in r["seconds_per_step"].values())
+    assert r["ratio"] == pytest.approx(r["seconds_per_step"]["encoder float32"] / r["seconds_per_step"]["encoder bfloat16"])
+    assert 0 < r["max_loss_gap"] < 0.1
+    r = bench.run(steps=1, clips=4, batch=2)
+    assert list(r["seconds_per_step"]) == ["one splice per batch", "one splice per sequence"]
+    assert r["max_loss_gap"] < 1e-4
