@@ -74,8 +74,11 @@ def _sound(name: str, rate: int, rng: np.random.Generator, second: bool = False)
     raise ValueError(name)
 
 
-def clip(family: str, rng: np.random.Generator, sound: str | None = None, **fixed: str) -> ExamClip:
-    """A tone (note, timbre, loudness) or a beat (tempo, loudness), labels drawn or given."""
+def clip(family: str, rng: np.random.Generator, sound: str | None = None, fade_ms: float = 0.0,
+         **fixed: str) -> ExamClip:
+    """A tone (note, timbre, loudness) or a beat (tempo, loudness), labels drawn or given.
+    ``fade_ms``: a beat's sounds fade out over their last ``fade_ms`` (at most half of each) instead
+    of stopping dead; the fade draws no random numbers, so the clip is otherwise the same."""
     rate = int(rng.choice(RATES))
     labels = {k: fixed.get(k) or str(rng.choice(synth.LABELS[k])) for k in synth.FAMILY_KINDS[family]}
     if family == "tone":
@@ -94,6 +97,9 @@ def clip(family: str, rng: np.random.Generator, sound: str | None = None, **fixe
         at, k = rng.uniform(0, 0.5), 0
         while at < n / rate:
             h = _sound(sound, rate, rng, second=bool(k % 2))
+            f = min(len(h) // 2, int(rate * fade_ms / 1000))
+            if f > 1:
+                h = np.concatenate([h[:-f], h[-f:] * np.linspace(1.0, 0.0, f)])
             s = int(at * rate)
             m = min(len(h), n - s)
             x[s:s + m] += h[:m]
