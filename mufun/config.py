@@ -116,6 +116,7 @@ class MuFunConfig:
     min_remainder_s: float = 0.5  # a last chunk of at most this many seconds is dropped
     max_audio_s: float = 3600.0  # files longer than this are refused from their header
     answers_text_questions: bool = True  # False: trained only on questions about a sound (MuFun-Tiny)
+    shortest_beat_s: float | None = None  # tempos learned only from beats this long or longer (MuFun-Tiny)
 
     def __post_init__(self) -> None:
         m = _CONNECTOR.match(self.connector_type)
@@ -201,7 +202,7 @@ class MuFunConfig:
                           max_position_embeddings=4096, tie_word_embeddings=True)
         enc = EncoderConfig(d_model=64, encoder_layers=4, encoder_attention_heads=2, encoder_ffn_dim=256)
         return cls(name="MuFun-Tiny", text=text, encoder=enc, tap_layers=(0, 1, 2, 4),
-                   tokenizer_model_max_length=2048, answers_text_questions=False)
+                   tokenizer_model_max_length=2048, answers_text_questions=False, shortest_beat_s=8.0)
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any], name: str = "MuFun") -> "MuFunConfig":
@@ -221,6 +222,8 @@ class MuFunConfig:
             kw["tap_layers"] = tuple(d["tap_layers"])
         if d.get("mufun_answers_text_questions") is not None:
             kw["answers_text_questions"] = bool(d["mufun_answers_text_questions"])
+        if d.get("mufun_shortest_beat_s") is not None:
+            kw["shortest_beat_s"] = float(d["mufun_shortest_beat_s"])
         return cls(**kw)
 
     @classmethod
@@ -243,6 +246,7 @@ class MuFunConfig:
             "tokenizer_model_max_length": self.tokenizer_model_max_length,
             "pad_token": self.pad_token,
             "mufun_answers_text_questions": self.answers_text_questions,
+            **({"mufun_shortest_beat_s": self.shortest_beat_s} if self.shortest_beat_s else {}),
             "use_cache": False,
         }
 

@@ -1,6 +1,8 @@
 """From songs and a conversation to what the model reads: clips, tokens, layout, embeddings."""
 from __future__ import annotations
 
+import re
+
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
@@ -27,6 +29,7 @@ class Prepared:
     clips: tuple[audio.Clip, ...]
     tokens: Tokens
     layout: Layout
+    notes: tuple[str, ...] = ()  # what the model cannot do with this input (``short_beat_notes``)
 
     @property
     def tokens_per_file(self) -> list[int]:
@@ -37,7 +40,7 @@ class Prepared:
         """What the person asking should know about this question's input."""
         if not self.clips:
             return [NO_SONG]
-        return [w for c in self.clips for w in c.warnings]
+        return [w for c in self.clips for w in c.warnings] + list(self.notes)
 
 
 NO_SONG = "no song was given: the model hears nothing and answers from the question's text alone"
@@ -74,6 +77,28 @@ def audio_file(clip: audio.Clip, cfg: MuFunConfig) -> AudioFile:
     return AudioFile(clip.source, tuple(clip.chunk_times(cfg)), clip.duration_s, clip.segment)
 
 
+TEMPO_WORDS = re.compile(r"\b(tempo|bpm|beats?|beats per minute|how fast|pace)\b", re.IGNORECASE)
+
+
+def short_beat_notes(question: str, clips: Sequence[audio.Clip], cfg: MuFunConfig) -> tuple[str, ...]:
+    """A model that learned tempos only from beats of ``cfg.shortest_beat_s`` or longer (MuFun-Tiny)
+    often mishears the tempo of a shorter clip: say so, for each such clip, when the question asks
+    a tempo.
+
+    >>> from mufun.audio import Clip
+    >>> clip = Clip("claps.wav", np.zeros(64_000, np.float32), 4.0, 16_000, None)
+    >>> short_beat_notes("What BPM is this?", [clip], MuFunConfig.tiny())
+    ('claps.wav: 4.0 s of sound; MuFun-Tiny learned tempos from beats of 8 s or longer and often mishears the tempo of a shorter clip',)
+    >>> short_beat_notes("Which note is played?", [clip], MuFunConfig.tiny()), short_beat_notes("Tempo?", [clip], MuFunConfig.real())
+    ((), ())
+    """
+    if not cfg.shortest_beat_s or not TEMPO_WORDS.search(question):
+        return ()
+    return tuple(f"{c.source}: {c.used_s:.1f} s of sound; {cfg.name} learned tempos from beats of "
+                 f"{cfg.shortest_beat_s:g} s or longer and often mishears the tempo of a shorter clip"
+                 for c in clips if c.used_s < cfg.shortest_beat_s)
+
+
 def prepare(turns: Sequence[Turn], clips: Sequence[audio.Clip], cfg: MuFunConfig, tokenizer,
             generated_ids: Sequence[int] = (), generated_strings: Sequence[str] = ()) -> Prepared:
     segs = build_segments(list(turns), len(clips))
@@ -81,7 +106,8 @@ def prepare(turns: Sequence[Turn], clips: Sequence[audio.Clip], cfg: MuFunConfig
     lay = Layout.build(toks.input_ids, toks.kinds, toks.turns, toks.strings,
                        [audio_file(c, cfg) for c in clips], cfg.tokens_per_chunk, cfg.context_limit,
                        cfg.trained_length, generated_ids, generated_strings)
-    return Prepared(tuple(clips), toks, lay)
+    notes = short_beat_notes(turns[-1].user, clips, cfg) if turns else ()
+    return Prepared(tuple(clips), toks, lay, notes)
 
 
 def clip_features(clips: Sequence[audio.Clip], cfg: MuFunConfig) -> np.ndarray:

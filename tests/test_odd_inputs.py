@@ -207,6 +207,36 @@ def test_odd_files_are_answered_with_a_warning(client, tmp_path, name, make, war
     assert cli.returncode == 0 and warning in cli.stderr
 
 
+def _claps(seconds: float, bpm: float = 120, rate: int = 16000) -> np.ndarray:
+    x = np.zeros(int(seconds * rate), np.float32)
+    burst = np.random.default_rng(0).normal(0, 0.3, rate // 50).astype(np.float32) * np.exp(-np.arange(rate // 50) / 80)
+    for s in np.arange(0.1, seconds - 0.05, 60 / bpm):
+        x[int(s * rate):int(s * rate) + len(burst)] += burst[:len(x) - int(s * rate)]
+    return x
+
+
+@pytest.mark.parametrize("seconds,question,warned", [
+    (4.0, "What is the tempo of this clip?", True),
+    (4.0, "Which note is played?", False),  # notes were learned from clips of 3 s
+    (12.0, "How fast is the beat, in BPM?", False),
+])
+def test_a_tempo_asked_of_a_clip_shorter_than_the_tiny_model_learned_is_warned(client, tmp_path, seconds, question,
+                                                                                warned):
+    """MuFun-Tiny learned tempos from beats of 8 s or more and gets a 4 s clip's tempo mostly wrong
+    (README "MuFun-Tiny"): the answer comes with a warning saying so, in the app and the CLI."""
+    from mufun.config import MuFunConfig
+
+    p = tmp_path / "claps.wav"
+    sf.write(p, _claps(seconds), 16000)
+    words = f"learned tempos from beats of {MuFunConfig.tiny().shortest_beat_s:g} s or longer"
+    _, status = ask(client, [p], prompt=question)
+    assert "stop:" in status and (words in html.unescape(status)) == warned, status
+    cli = subprocess.run([sys.executable, "-m", "mufun", "ask", "--audio", str(p), "--prompt", question,
+                          "--max-new-tokens", "2"], capture_output=True, text=True, env=ENV, cwd=ROOT, timeout=120)
+    assert cli.returncode == 0 and (words in cli.stderr) == warned, cli.stderr
+    assert ("claps.wav: 4.0 s of sound" in cli.stderr) == warned
+
+
 def test_a_question_without_a_song_says_nothing_was_heard(client):
     _, status = ask(client, [], prompt="Which note is played?")
     assert "stop:" in status and "no song was given" in html.unescape(status)

@@ -305,6 +305,16 @@ def test_the_embedded_decoder_is_servable():
         assert enc["d_model"] // enc["encoder_attention_heads"] >= 32, enc
 
 
+@needs_weights
+def test_the_shipped_config_is_the_tiny_preset():
+    """The shipped config.json carries every number of ``MuFunConfig.tiny()`` (the shortest beat the
+    app warns below among them), and training makes beats no shorter than that."""
+    from mufun.config import MuFunConfig
+
+    assert MuFunConfig.from_json(ASSET / "config.json") == MuFunConfig.tiny()
+    assert synth.MIN_SECONDS["beat"] == MuFunConfig.tiny().shortest_beat_s
+
+
 def test_a_recording_is_stereo_48k_with_room_tone_first():
     rng = np.random.default_rng(0)
     x = synth.recording(100, 6, rng)
@@ -369,7 +379,7 @@ def test_the_exam_generator_means_what_its_labels_say():
             assert lo <= np.abs(c.samples).max() <= hi + 1e-6
 
 
-@pytest.mark.parametrize("flag", ["--fit", "--cuts", "--per-kind", "--exam"])
+@pytest.mark.parametrize("flag", ["--fit", "--cuts", "--per-kind", "--exam", "--by-length"])
 @pytest.mark.parametrize("bad", ["-5", "many"])
 def test_eval_refuses_a_count_that_is_not_one(flag, bad, capsys):
     """A negative or non-numeric count is refused before any model loads, in the project's words
@@ -395,6 +405,40 @@ def test_eval_kinds_asks_a_full_runs_tempo_clips_only():
     assert not any(k.startswith("exam ") and k != "exam tempo" and ":" not in k
                    for k in only["exam (a second generator)"])
     assert len(full["with audio"]) == len(synth.KINDS)
+
+
+def test_a_clip_can_be_made_to_a_length():
+    """``make_example(seconds=...)``: the model hears exactly that long (a segment too); the length
+    is drawn either way, so the clip keeps the rate drawn before it and the labels given."""
+    from mufun.config import MuFunConfig
+    from mufun.tiny.train import make_example
+
+    cfg = MuFunConfig.tiny()
+    for seed in range(6):
+        free = make_example("beat", np.random.default_rng(seed), cfg, tempo="120")
+        short = make_example("beat", np.random.default_rng(seed), cfg, seconds=4.5, tempo="120")
+        assert abs(short.clip.used_s - 4.5) < 0.01, short.clip.used_s
+        assert short.features.shape[0] == 1 and short.labels == free.labels
+        assert short.clip.native_rate == free.clip.native_rate
+        assert short.onsets and max(short.onsets) < 4.5
+    two = make_example("tone", np.random.default_rng(0), cfg, seconds=35)
+    assert two.features.shape[0] == 2 and abs(two.clip.used_s - 35) < 0.01
+
+
+def test_eval_by_length_asks_tracks_of_each_length(monkeypatch):
+    """``--by-length N``: N beat tracks at each length, heard for exactly that long, tempos balanced."""
+    from types import SimpleNamespace
+
+    from mufun.config import MuFunConfig
+    from mufun.tiny import eval as ev
+
+    heard = []
+    monkeypatch.setattr(ev, "ask", lambda svc, clip, q, max_new_tokens=16: heard.append(clip.used_s) or "120 BPM")
+    svc = SimpleNamespace(cfg=MuFunConfig.tiny())
+    res = ev.tempo_by_length(svc, lengths=(4, 35), per_length=4, seed=1)
+    assert [r.kind for r in res] == ["tempo at 4 s", "tempo at 35 s"]
+    assert [r.total for r in res] == [4, 4] and [r.correct for r in res] == [1, 1]  # one of each tempo is 120
+    assert [round(s) for s in heard] == [4] * 4 + [35] * 4
 
 
 @pytest.mark.parametrize("bad", ["rhythm", "tempo,mood", ","])

@@ -12,6 +12,7 @@ answers can then only come from the question, so accuracy should fall to chance.
 labels too), a generator training never calls; an answer is plausible within ``PLAUSIBLE_BPM``
 of the true tempo. ``--takes K`` records K different takes of each tempo; ``--cuts N`` cuts one
 100 BPM recording at N start times, as a microphone catches it wherever the user presses Record.
+``--by-length N`` asks the tempo of N beat tracks at each of a few lengths (4 s to two chunks).
 ``--kinds tempo`` asks only the tempo (of the same clips a full run asks), e.g. on a larger set.
 """
 from __future__ import annotations
@@ -97,6 +98,18 @@ def tempo_by_hit(svc: MuFunService, families=synth.HITS, per_family: int = 16, s
     """Tempo on beat tracks played on one hit family at a time (tempos balanced)."""
     rng = np.random.default_rng(seed)
     return [_ask_kind(svc, "tempo", f"tempo:{fam}", per_family, rng, log, hits=(fam,)) for fam in families]
+
+
+BY_LENGTH_S = (4, 6, 8, 12, 20, 35)  # from a few beats to two 30 s chunks
+
+
+def tempo_by_length(svc: MuFunService, lengths=BY_LENGTH_S, per_length: int = 16, seed: int = 7000,
+                    log=None) -> list[Result]:
+    """Tempo on beat tracks the model hears for exactly each of ``lengths`` seconds (tempos
+    balanced, every hit family): whether a short clip, or a second chunk mostly padding, is heard
+    at its tempo."""
+    rng = np.random.default_rng(seed)
+    return [_ask_kind(svc, "tempo", f"tempo at {s:g} s", per_length, rng, log, seconds=s) for s in lengths]
 
 
 def loudness_edges(svc: MuFunService, n: int = 40, seed: int = 5000, log=None) -> Result:
@@ -254,6 +267,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--per-hit", type=how_many, default=0, help="also tempo on N beat tracks of each hit family")
     p.add_argument("--hits", type=names_of(synth.HITS, "hit family we play"), default=synth.HITS,
                    help="comma-separated hit families for --per-hit (default: all)")
+    p.add_argument("--by-length", type=how_many, default=0, help="also tempo on N beat tracks of each length in "
+                   f"{', '.join(f'{s:g}' for s in BY_LENGTH_S)} seconds")
     p.add_argument("--edges", type=how_many, default=0, help="also loudness on N clips near the labels' boundary")
     p.add_argument("--exam", type=how_many, default=0, help="also N clips per kind from mufun.tiny.exam, "
                    "a generator written apart from training's")
@@ -269,6 +284,8 @@ def main(argv: list[str] | None = None) -> int:
     runs = {"with audio": evaluate(svc, a.per_kind, a.seed, log, kinds=a.kinds)}
     if a.per_hit:
         runs["tempo by hit family"] = tempo_by_hit(svc, a.hits, a.per_hit, a.seed + 3000, log)
+    if a.by_length:
+        runs["tempo by length"] = tempo_by_length(svc, per_length=a.by_length, seed=a.seed + 6000, log=log)
     if a.edges:
         runs["near the loudness boundary"] = [loudness_edges(svc, a.edges, a.seed + 4000, log)]
     if a.exam:

@@ -31,6 +31,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from mufun.config import MuFunConfig
+
 RATE = 16_000
 NOTES = {"C4": 261.63, "D4": 293.66, "E4": 329.63, "F4": 349.23, "G4": 392.00, "A4": 440.00, "B4": 493.88}
 TEMPOS = (60, 90, 120, 150)
@@ -47,7 +49,7 @@ KINDS = tuple(LABELS)
 FAMILY_KINDS = {"beat": ("tempo", "loudness"), "tone": ("note", "timbre", "loudness"),
                 "chord": ("quality", "timbre", "loudness")}
 # a tempo needs several beats: beat clips last at least this long (8 beats at 60 BPM)
-MIN_SECONDS = {"beat": 8.0, "tone": 3.0, "chord": 3.0}
+MIN_SECONDS = {"beat": MuFunConfig.tiny().shortest_beat_s, "tone": 3.0, "chord": 3.0}  # the app warns below a beat's
 HITS = ("hihat_closed", "hihat_open", "pluck", "kick_low", "kick_high", "tom", "snare", "rim", "shaker",
         "clap", "snap", "woodblock", "click", "noise")
 

@@ -62,12 +62,14 @@ CODECS, CODEC_SHARE = ("wav", "flac", "ogg", "mp3"), (0.7, 0.1, 0.1, 0.1)
 
 
 def make_example(family: str, rng: np.random.Generator, cfg: MuFunConfig, hits: tuple[str, ...] = synth.HITS,
-                 peak: tuple[float, float] | None = None, **fixed: str) -> Example:
+                 peak: tuple[float, float] | None = None, seconds: float | None = None, **fixed: str) -> Example:
     """A synthetic clip as the app would read it: at 16, 22.05, 44.1 or 48 kHz, mono or stereo,
     sometimes stored as FLAC, Ogg Vorbis or MP3 and decoded back by the app's own decoder, sometimes
-    a segment of a longer recording. Beat tracks are played on ``hits`` only."""
+    a segment of a longer recording. Beat tracks are played on ``hits`` only. ``seconds``: how long
+    the model hears it (else drawn by ``synth.pick_seconds``)."""
     rate = int(rng.choice(RATES, p=RATE_SHARE))
-    seconds = synth.pick_seconds(rng, family)
+    drawn = synth.pick_seconds(rng, family)  # drawn either way: a given length leaves the rest of the clip as it was
+    seconds = drawn if seconds is None else float(seconds)
     segment = None
     if rng.random() < 0.2:  # cut a segment out of a longer recording
         start = float(rng.uniform(0.5, 10))
