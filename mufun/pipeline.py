@@ -77,7 +77,7 @@ def audio_file(clip: audio.Clip, cfg: MuFunConfig) -> AudioFile:
     return AudioFile(clip.source, tuple(clip.chunk_times(cfg)), clip.duration_s, clip.segment)
 
 
-TEMPO_WORDS = re.compile(r"\b(tempo|bpm|beats?|beats per minute|how fast|pace)\b", re.IGNORECASE)
+TEMPO_WORDS = re.compile(r"\b(tempo|bpm|beats?|how fast|pace)\b", re.IGNORECASE)
 
 
 def short_beat_notes(question: str, clips: Sequence[audio.Clip], cfg: MuFunConfig) -> tuple[str, ...]:

@@ -315,6 +315,13 @@ def test_the_shipped_config_is_the_tiny_preset():
     assert synth.MIN_SECONDS["beat"] == MuFunConfig.tiny().shortest_beat_s
 
 
+def test_every_tempo_question_it_learned_and_no_other_gets_the_short_clip_warning():
+    from mufun.pipeline import TEMPO_WORDS
+
+    for kind, questions in synth.QUESTIONS.items():
+        assert all(bool(TEMPO_WORDS.search(q)) == (kind == "tempo") for q in questions), kind
+
+
 def test_a_recording_is_stereo_48k_with_room_tone_first():
     rng = np.random.default_rng(0)
     x = synth.recording(100, 6, rng)
