@@ -48,8 +48,9 @@ LABELS: dict[str, tuple[str, ...]] = {
 KINDS = tuple(LABELS)
 FAMILY_KINDS = {"beat": ("tempo", "loudness"), "tone": ("note", "timbre", "loudness"),
                 "chord": ("quality", "timbre", "loudness")}
-# a tempo needs several beats: beat clips last at least this long (8 beats at 60 BPM)
-MIN_SECONDS = {"beat": MuFunConfig.tiny().shortest_beat_s, "tone": 3.0, "chord": 3.0}  # the app warns below a beat's
+# a tempo needs several beats: beat clips last at least this long (8 beats at 60 BPM); the beat's
+# length is the config's, so the app warns exactly below the shortest beat training made
+MIN_SECONDS = {"beat": MuFunConfig.tiny().shortest_beat_s, "tone": 3.0, "chord": 3.0}
 HITS = ("hihat_closed", "hihat_open", "pluck", "kick_low", "kick_high", "tom", "snare", "rim", "shaker",
         "clap", "snap", "woodblock", "click", "noise")
 

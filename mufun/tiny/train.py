@@ -68,7 +68,7 @@ def make_example(family: str, rng: np.random.Generator, cfg: MuFunConfig, hits: 
     a segment of a longer recording. Beat tracks are played on ``hits`` only. ``seconds``: how long
     the model hears it (else drawn by ``synth.pick_seconds``)."""
     rate = int(rng.choice(RATES, p=RATE_SHARE))
-    drawn = synth.pick_seconds(rng, family)  # drawn either way: a given length leaves the rest of the clip as it was
+    drawn = synth.pick_seconds(rng, family)  # drawn either way, so a seed keeps its rate and segment draw
     seconds = drawn if seconds is None else float(seconds)
     segment = None
     if rng.random() < 0.2:  # cut a segment out of a longer recording
