@@ -1,6 +1,7 @@
 """Does MuFun-Tiny hear where a sound stops as a beat? The exam's beat tracks, as made and faded.
 
     python scripts/exam_tails.py [--model assets/mufun-tiny] [--per-sound 16] [--seed 9000] [--fade-ms 10]
+                                 [--set exam|stops]
 
 The exam's generator (``mufun.tiny.exam``) stops most of its sounds dead: a low thump ends four
 decay times in (about -35 dB, a click of its own), a blip is a square wave switched on and off.
@@ -8,6 +9,8 @@ Every track is made twice from one seed: as the exam makes it, and with the last
 each sound faded out linearly (the fade draws no random numbers, so nothing else changes). Both are
 asked through the app's path (tempos balanced, phrasings rotated); the script prints, per sound,
 how many tempos each way gets right. A gain from the fade alone means the model counts the cuts.
+``--set stops``: the same with ``mufun.tiny.exam_stops``, a third generator's eight sounds, most
+cut off a few to 30 dB below their peak, over digital silence.
 """
 from __future__ import annotations
 
@@ -21,25 +24,34 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from mufun.audio import load_array  # noqa: E402
 from mufun.service import MuFunService  # noqa: E402
-from mufun.tiny import exam, synth  # noqa: E402
+from mufun.tiny import exam, exam_stops, synth  # noqa: E402
 from mufun.tiny.eval import ask  # noqa: E402
 
 
-def track(sound: str, tempo: str, seq: np.random.SeedSequence, fade_ms: float = 0.0) -> exam.ExamClip:
-    """One exam beat track of ``sound`` at ``tempo`` from its own seed, its sounds cut or faded."""
+SETS = {"exam": exam.SOUNDS, "stops": exam_stops.SOUNDS}
+
+
+def track(sound: str, tempo: str, seq: np.random.SeedSequence, fade_ms: float = 0.0,
+          which: str = "exam") -> exam.ExamClip:
+    """One beat track of ``sound`` at ``tempo`` from its own seed, its sounds cut or faded, made by
+    the exam's generator or (``which`` "stops") by ``exam_stops``."""
+    if which == "stops":
+        return exam_stops.clip(sound, tempo, np.random.default_rng(seq), fade_ms=fade_ms)
     return exam.clip("beat", np.random.default_rng(seq), sound=sound, fade_ms=fade_ms, tempo=tempo)
 
 
-def run(svc: MuFunService, per_sound: int, seed: int, fade_ms: float) -> dict[str, dict[str, int]]:
+def run(svc: MuFunService, per_sound: int, seed: int, fade_ms: float,
+        which: str = "exam") -> dict[str, dict[str, int]]:
     labels = synth.LABELS["tempo"]
-    seqs = iter(np.random.SeedSequence(seed).spawn(per_sound * len(exam.SOUNDS)))
+    sounds = SETS[which]
+    seqs = iter(np.random.SeedSequence(seed).spawn(per_sound * len(sounds)))
     right = {"as made": {}, "faded": {}}
-    for sound in exam.SOUNDS:
+    for sound in sounds:
         for i in range(per_sound):
             seq, tempo = next(seqs), labels[i % len(labels)]
             question = synth.QUESTIONS["tempo"][i % len(synth.QUESTIONS["tempo"])]
             for way, fade in (("as made", 0.0), ("faded", fade_ms)):
-                c = track(sound, tempo, seq, fade)
+                c = track(sound, tempo, seq, fade, which)
                 text = ask(svc, load_array(c.samples, c.rate, svc.cfg, source=f"exam-{sound}.wav"), question)
                 right[way][sound] = right[way].get(sound, 0) + (synth.read_label("tempo", text) == tempo)
     return right
@@ -51,17 +63,19 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--per-sound", type=int, default=16)
     p.add_argument("--seed", type=int, default=9000)
     p.add_argument("--fade-ms", type=float, default=10.0)
+    p.add_argument("--set", choices=sorted(SETS), default="exam",
+                   help="exam: the exam's sounds; stops: exam_stops, sounds that stop dead")
     a = p.parse_args(argv)
     if a.per_sound < 1 or a.fade_ms <= 0:
         p.error("--per-sound must be 1 or more and --fade-ms above 0")
     svc = MuFunService.load(a.model)
-    right = run(svc, a.per_sound, a.seed, a.fade_ms)
+    right = run(svc, a.per_sound, a.seed, a.fade_ms, a.set)
     print(f"tempo right of {a.per_sound} per sound ({a.fade_ms:g} ms fade)")
     print(f"{'sound':12s} {'as made':>8s} {'faded':>8s}")
-    for sound in exam.SOUNDS:
+    for sound in SETS[a.set]:
         print(f"{sound:12s} {right['as made'][sound]:>8d} {right['faded'][sound]:>8d}")
     total = {way: sum(r.values()) for way, r in right.items()}
-    n = a.per_sound * len(exam.SOUNDS)
+    n = a.per_sound * len(SETS[a.set])
     print(f"{'all':12s} {total['as made']:>8d} {total['faded']:>8d}   of {n}")
     return 0
 

@@ -87,17 +87,49 @@ def test_the_apps_examples_get_correct_answers(service):
 
 
 def test_training_is_deterministic_from_a_seed(tmp_path):
+    """The main run and its settling give the same bits twice; settling changes the weights, and
+    settling a main run's saved weights (``--settle-from``) gives what the whole run gives."""
     from safetensors.torch import load_file
 
     from mufun.tiny.train import train
 
-    outs = [train(tmp_path / f"run{k}", steps=2, batch=2, lr=1e-3, seed=5, n_clips=3, log=lambda s: None)
-            for k in range(2)]
-    a, b = (load_file(str(next(o.glob("*.safetensors")))) for o in outs)
-    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
-    c = load_file(str(next(train(tmp_path / "other", steps=2, batch=2, lr=1e-3, seed=6, n_clips=3,
-                                 log=lambda s: None).glob("*.safetensors"))))
-    assert any(not torch.equal(a[k], c[k]) for k in a)
+    def run(name, seed=5, **kw):
+        kw = {"settle_steps": 2, "settle_clips": 3, **kw}
+        out = train(tmp_path / name, steps=2, batch=2, lr=1e-3, seed=seed, n_clips=3, log=lambda s: None, **kw)
+        return load_file(str(next(out.glob("*.safetensors"))))
+
+    def same(x, y):
+        return x.keys() == y.keys() and all(torch.equal(x[k], y[k]) for k in x)
+
+    a, b = run("run0"), run("run1")
+    assert same(a, b)
+    assert not same(a, run("other", seed=6))
+    main_only = run("main", settle_steps=0)
+    assert not same(a, main_only)
+    assert same(a, run("settled", settle_from=tmp_path / "main"))
+
+
+def test_beats_can_stop_dead_over_digital_silence():
+    """``synth.Rough``: hits cut off where they fall ``cut_db`` below their peak, tracks over digital
+    silence (nothing before the first hit), said in the track's sound; the families still read."""
+    from mufun.tiny.train import Example, played_on
+
+    h = synth.hit("kick_low", 16_000, np.random.default_rng(0))
+    cut = synth.stop_dead(h, 20)
+    assert len(cut) < len(h) and abs(cut[-1]) > 0.1 and np.abs(h[len(cut):]).max() <= 0.1
+    assert len(synth.stop_dead(h, 200)) == len(h)
+    rng = np.random.default_rng(3)
+    rough = synth.Rough(cut=1.0, cut_db=(10.0, 30.0), silent=1.0)
+    for _ in range(4):
+        s = synth.make_song("beat", rng, seconds=9, rough=rough, loudness="loud")
+        assert " cut " in s.sound and s.sound.endswith(" silent")
+        first = int(s.onsets[0] * s.rate)
+        assert first > 0 and np.abs(s.samples[:first]).max() < 1e-9
+        ex = Example("beat", s.labels, None, torch.zeros(1), sound=f"{s.sound} 16000 Hz wav")
+        assert set(played_on(ex)) <= set(synth.HITS) and played_on(ex)
+    plain = [synth.make_song("beat", rng, seconds=9, loudness="loud") for _ in range(6)]
+    assert not any(" cut " in s.sound or "silent" in s.sound for s in plain)
+    assert all(np.abs(s.samples[:max(1, int(s.onsets[0] * s.rate))]).max() > 1e-5 for s in plain)  # a noise bed
 
 
 def test_a_bf16_encoder_computes_the_same_loss_in_bfloat16():
@@ -514,6 +546,44 @@ def test_exam_tails_asks_both_ways_of_every_track(monkeypatch, capsys):
     assert f"all                 8        8   of {len(sounds)}" in out
     with pytest.raises(SystemExit):
         tails.main(["--fade-ms", "0"])
+
+
+def test_the_stops_generator_cuts_its_sounds_and_fades_them_when_asked():
+    """``mufun.tiny.exam_stops``: every sound of a track is its own; the cut ones end loud (a click),
+    the decaying ones at nothing; the track lies over digital silence; a faded twin from the same
+    seed differs only in the last ``fade_ms`` of each sound; the labels mean training's."""
+    from mufun.tiny import exam_stops
+
+    for name in exam_stops.SOUNDS:
+        h = exam_stops.sound(name, 22_050, np.random.default_rng(1))
+        end = np.abs(h[-20:]).max() / np.abs(h).max()
+        assert (end < 0.05) if name in ("tri_beep", "hat_lin") else (end > 0.03), name
+        seq = np.random.SeedSequence(4)
+        cut, faded = (exam_stops.clip(name, "120", np.random.default_rng(seq), fade_ms=f) for f in (0.0, 10.0))
+        assert cut.rate == faded.rate and cut.labels == faded.labels and cut.sound.startswith(name)
+        differ = np.flatnonzero(np.abs(cut.samples - faded.samples) > 1e-6)
+        hits = int(np.ceil(len(cut.samples) / cut.rate / 0.5))
+        assert 0 < len(differ) <= hits * int(cut.rate * 0.010), name
+        lo, hi = synth.LOUD_PEAK if cut.labels["loudness"] == "loud" else synth.QUIET_PEAK
+        assert lo <= np.abs(cut.samples).max() <= hi
+        assert np.count_nonzero(cut.samples[:int(cut.rate * 0.6) + 1]) < int(cut.rate * 0.6)  # silence first
+    quiet = exam_stops.clip("clave", "60", np.random.default_rng(0), loudness="quiet")
+    assert quiet.labels == {"tempo": "60", "loudness": "quiet"}
+
+
+@needs_weights
+def test_exam_tails_asks_the_stops_set_too(monkeypatch, capsys):
+    from mufun.tiny import exam_stops
+
+    tails = _script("exam_tails")
+    asked = []
+    monkeypatch.setattr(tails, "ask", lambda svc, clip, q: asked.append(clip) or synth.answer("tempo", "60"))
+    assert tails.main(["--model", str(ASSET), "--per-sound", "1", "--set", "stops"]) == 0  # 60 BPM each
+    out = capsys.readouterr().out
+    assert len(asked) == 2 * len(exam_stops.SOUNDS)
+    assert all(not np.array_equal(a.samples, b.samples) for a, b in zip(asked[::2], asked[1::2]))
+    assert all(name in out for name in exam_stops.SOUNDS)
+    assert f"all                 8        8   of {len(exam_stops.SOUNDS)}" in out
 
 
 def test_train_bench_times_the_encoder_in_both_precisions():

@@ -12,7 +12,8 @@ A tempo is a rate, whatever plays it: beat tracks are played on fourteen familie
 claps, snaps, wood blocks, clicks, noise bursts), each synthesized here from pitch and noise
 envelopes with decays from 5 ms to 300 ms, with accents, human timing, rests, background noise
 and room sound. ``make_song(..., hits=...)`` limits the families, so a model can be trained
-without some and tested on them.
+without some and tested on them; ``make_song(..., rough=Rough(...))`` makes some tracks the way
+plain synthesizers do (hits that stop dead, digital silence), as training's settling asks.
 
 Answers are short sentences in which exactly one label of the kind occurs, so
 ``read_label(kind, answer)`` can grade free text.
@@ -244,17 +245,40 @@ def hit(family: str, rate: int, rng: np.random.Generator) -> np.ndarray:
     return h / max(float(np.abs(h).max()), 1e-9)
 
 
+@dataclass(frozen=True)
+class Rough:
+    """How often a beat track is made the way plain synthesizers make one: ``cut``, the share of
+    tracks whose every hit stops dead ``cut_db`` below its peak (a click of its own, as a sample
+    cut short or a gated sound); ``silent``, the share over digital silence (no noise bed or hum).
+    The default makes neither and draws no random numbers for them."""
+    cut: float = 0.0
+    cut_db: tuple[float, float] = (6.0, 45.0)
+    silent: float = 0.0
+
+
+def stop_dead(h: np.ndarray, db: float) -> np.ndarray:
+    """``h`` (peak 1) cut off after the last sample louder than ``db`` below its peak."""
+    loud = np.nonzero(np.abs(h) > 10 ** (-db / 20))[0]
+    return h[:loud[-1] + 1] if len(loud) else h
+
+
 def beat(bpm: float, seconds: float, rng: np.random.Generator, rate: int = RATE,
-         hits: tuple[str, ...] = HITS) -> tuple[np.ndarray, list[float], str]:
+         hits: tuple[str, ...] = HITS, rough: Rough = Rough()) -> tuple[np.ndarray, list[float], str]:
     """Hits on every beat, played on one family of ``hits`` (a third of the tracks alternate two,
     like a kick and a snare), each hit its own, accented downbeats, human timing (up to 20 ms),
-    a few rests, over a noise bed, sometimes with hum and a room. Returns (samples, onsets, what
-    played it)."""
+    a few rests, over a noise bed, sometimes with hum and a room; ``rough``: how often every hit
+    stops dead and how often the track lies over digital silence instead. Returns (samples,
+    onsets, what played it and how)."""
     n = int(seconds * rate)
     t = np.arange(n) / rate
-    x = rng.normal(0, 10 ** rng.uniform(-3.5, -2.3), n)  # the background
-    if rng.random() < 0.3:
-        x = _band(x, rate, 20, rng.uniform(1000, 6000))  # a darker background
+    cut = float(rng.uniform(*rough.cut_db)) if rough.cut and rng.random() < rough.cut else None
+    silent = bool(rough.silent) and rng.random() < rough.silent
+    if silent:
+        x = np.zeros(n)
+    else:
+        x = rng.normal(0, 10 ** rng.uniform(-3.5, -2.3), n)  # the background
+        if rng.random() < 0.3:
+            x = _band(x, rate, 20, rng.uniform(1000, 6000))  # a darker background
     fams = [str(f) for f in rng.choice(hits, size=2 if len(hits) > 1 and rng.random() < 0.33 else 1, replace=False)]
     period = 60.0 / bpm
     at = rng.uniform(0, period) + rng.uniform(0, 1.0)
@@ -262,7 +286,10 @@ def beat(bpm: float, seconds: float, rng: np.random.Generator, rate: int = RATE,
     rests = rng.uniform(0, 0.12) if rng.random() < 0.4 else 0.0
     accent = rng.uniform(0.4, 0.9)
     repeat = rng.random() < 0.3  # a drum machine: the same sample every time
-    sample = {f: hit(f, rate, rng) for f in fams}
+    def one(f: str) -> np.ndarray:
+        h = hit(f, rate, rng)
+        return stop_dead(h, cut) if cut is not None else h
+    sample = {f: one(f) for f in fams}
     i, onsets = 0, []
     while True:
         s = int((at + i * period + (rng.normal(0, jitter) if jitter else 0.0)) * rate)
@@ -272,18 +299,19 @@ def beat(bpm: float, seconds: float, rng: np.random.Generator, rate: int = RATE,
         if i > 0 and i % 4 != 0 and rng.random() < rests:
             i += 1
             continue
-        h = sample[fam] if repeat else hit(fam, rate, rng)
+        h = sample[fam] if repeat else one(fam)
         gain = 1.0 if i % 4 == 0 else accent * rng.uniform(0.85, 1.15)
         s0 = max(s, 0)
         m = min(len(h), n - s0)
         x[s0:s0 + m] += h[:m] * gain
         onsets.append(s0 / rate)
         i += 1
-    if rng.random() < 0.3:
+    if not silent and rng.random() < 0.3:
         x += 10 ** rng.uniform(-3.3, -2.5) * np.sin(2 * np.pi * rng.choice([50, 60]) * t)
     if rng.random() < 0.4:
         x = reverb(x, rate, rng)
-    return x.astype(np.float32), onsets, "+".join(fams)
+    how = (f" cut {cut:.0f} dB" if cut is not None else "") + (" silent" if silent else "")
+    return x.astype(np.float32), onsets, "+".join(fams) + how
 
 
 def reverb(x: np.ndarray, rate: int, rng: np.random.Generator, seconds: tuple[float, float] = (0.1, 0.6),
@@ -304,7 +332,7 @@ def _triad(root: float, quality: str) -> list[float]:
 
 def make_song(family: str, rng: np.random.Generator, seconds: float | None = None, rate: int = RATE,
               hits: tuple[str, ...] = HITS, plain: bool = False, peak: tuple[float, float] | None = None,
-              **fixed: str) -> Song:
+              rough: Rough = Rough(), **fixed: str) -> Song:
     """One clip of ``family`` with random labels (or those given in ``fixed``). ``plain``: no
     variations (textbook waves, flat envelope, no vibrato, reverb, noise or stereo), for the app's
     examples. ``peak``: draw the peak level from this range (it must lie within the label's)."""
@@ -313,7 +341,7 @@ def make_song(family: str, rng: np.random.Generator, seconds: float | None = Non
     onsets: list[float] = []
     g = None if plain else rng
     if family == "beat":
-        x, onsets, sound = beat(float(labels["tempo"]) * rng.uniform(0.985, 1.015), seconds, rng, rate, hits)
+        x, onsets, sound = beat(float(labels["tempo"]) * rng.uniform(0.985, 1.015), seconds, rng, rate, hits, rough)
     elif family == "tone":
         f = NOTES[labels["note"]] * 2 ** (rng.uniform(-10, 10) / 1200)  # detuned up to +-10 cents
         x, sound = tone([f], seconds, labels["timbre"], rate, g)

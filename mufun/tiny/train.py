@@ -1,6 +1,6 @@
 """Train MuFun-Tiny on synthetic songs, through the modules the app runs.
 
-    python -m mufun.tiny.train --out assets/mufun-tiny [--steps 2900] [--batch 3] [--seed 0]
+    python -m mufun.tiny.train --out assets/mufun-tiny [--steps 2900] [--batch 3] [--seed 0] [--settle-steps 300]
 
 Audio goes the app's way: ``audio.load_array`` (segment, resample) -> ``pipeline.clip_features``
 (Whisper log-mel per 30 s chunk) -> ``MuFunModel`` (encoder taps, pooling, connector) ->
@@ -19,6 +19,12 @@ which reads the rows through attention, answered as if it counted hits: short cl
 one label too slow. The probes are thrown away; the saved model answers only through the LLM
 reading the spliced embeddings, as in the app. Everything is trained from scratch; the run is
 deterministic for a seed and thread count.
+
+After the main run, settling: a few hundred steps from its saved weights, with a fresh optimizer
+and without the probes, on new clips in which half the beat tracks' hits stop dead and a quarter
+lie over digital silence (``SETTLE``). The main run alone hears the click of a sound cut off
+mid-decay as one more beat; settling teaches it not to, without the cost of training on such
+tracks from the start (README "Settling").
 """
 from __future__ import annotations
 
@@ -39,7 +45,7 @@ import torch
 import torch.nn.functional as F
 
 from mufun import audio
-from mufun.checkpoint import save
+from mufun.checkpoint import iter_tensors, save, weight_map
 from mufun.config import IM_END, MuFunConfig
 from mufun.model import MuFunModel
 from mufun.pipeline import clip_features, prepare
@@ -62,7 +68,8 @@ CODECS, CODEC_SHARE = ("wav", "flac", "ogg", "mp3"), (0.7, 0.1, 0.1, 0.1)
 
 
 def make_example(family: str, rng: np.random.Generator, cfg: MuFunConfig, hits: tuple[str, ...] = synth.HITS,
-                 peak: tuple[float, float] | None = None, seconds: float | None = None, **fixed: str) -> Example:
+                 peak: tuple[float, float] | None = None, seconds: float | None = None,
+                 rough: synth.Rough = synth.Rough(), **fixed: str) -> Example:
     """A synthetic clip as the app would read it: at 16, 22.05, 44.1 or 48 kHz, mono or stereo,
     sometimes stored as FLAC, Ogg Vorbis or MP3 and decoded back by the app's own decoder, sometimes
     a segment of a longer recording. Beat tracks are played on ``hits`` only. ``seconds``: how long
@@ -75,7 +82,7 @@ def make_example(family: str, rng: np.random.Generator, cfg: MuFunConfig, hits: 
         start = float(rng.uniform(0.5, 10))
         segment = (start, start + seconds)
         seconds = start + seconds + float(rng.uniform(0.5, 5))
-    song = synth.make_song(family, rng, seconds=seconds, rate=rate, hits=hits, peak=peak, **fixed)
+    song = synth.make_song(family, rng, seconds=seconds, rate=rate, hits=hits, peak=peak, rough=rough, **fixed)
     codec = str(rng.choice(CODECS, p=CODEC_SHARE))
     if codec == "wav":
         clip = audio.load_array(song.samples, song.rate, cfg, source=f"{family}.wav", segment=segment)
@@ -110,28 +117,29 @@ def _one_thread() -> None:
     torch.set_num_threads(1)
 
 
-def example_from_job(job: tuple[str, np.random.SeedSequence, tuple[str, ...]]) -> Example:
+def example_from_job(job: tuple) -> Example:
     """One clip of the pool from its entry in ``pool_jobs``."""
-    family, seq, hits = job
-    return make_example(family, np.random.default_rng(seq), MuFunConfig.tiny(), hits)
+    family, seq, hits, *rough = job
+    return make_example(family, np.random.default_rng(seq), MuFunConfig.tiny(), hits, rough=(rough or [synth.Rough()])[0])
 
 
 def pool_jobs(n_clips: int, seed: int, hits: tuple[str, ...] = synth.HITS,
-              shares: dict[str, float] | None = None) -> list[tuple[str, np.random.SeedSequence, tuple[str, ...]]]:
+              shares: dict[str, float] | None = None, rough: synth.Rough = synth.Rough()) -> list[tuple]:
     """The clips ``build_pool`` makes, in order: (family, the clip's own seed, hit families)."""
     shares = shares or FAMILY_SHARE
     rng = np.random.default_rng(seed)
     sizes = {f: max(1, round(n_clips * shares[f])) for f in synth.FAMILY_KINDS}
     order = [f for f in synth.FAMILY_KINDS for _ in range(sizes[f])]
     order = [order[i] for i in rng.permutation(len(order))]
-    return [(fam, seq, hits) for fam, seq in zip(order, np.random.SeedSequence(seed).spawn(len(order)))]
+    return [(fam, seq, hits, rough) for fam, seq in zip(order, np.random.SeedSequence(seed).spawn(len(order)))]
 
 
 def build_pool(n_clips: int, seed: int, cfg: MuFunConfig, log=print, hits: tuple[str, ...] = synth.HITS,
-               workers: int | None = None, shares: dict[str, float] | None = None) -> dict[str, list[Example]]:
+               workers: int | None = None, shares: dict[str, float] | None = None,
+               rough: synth.Rough = synth.Rough()) -> dict[str, list[Example]]:
     """``n_clips`` examples, made on every core, each family's count by ``shares``. Each clip has
     its own seed (spawned from ``seed``), so the pool is the same whatever the number of workers."""
-    jobs = pool_jobs(n_clips, seed, hits, shares)
+    jobs = pool_jobs(n_clips, seed, hits, shares, rough)
     pool: dict[str, list[Example]] = {f: [] for f in synth.FAMILY_KINDS}
     t0 = time.perf_counter()
     workers = workers or os.cpu_count() or 1
@@ -280,14 +288,68 @@ def batch_loss(model: MuFunModel, clips: list[Example], rng: np.random.Generator
     return loss, acc
 
 
+def fit(model: MuFunModel, pool: dict[str, list[Example]], steps: int, batch: int, lr: float,
+        rng: np.random.Generator, cfg: MuFunConfig, tok, heads: torch.nn.ModuleDict | None = None, log=print,
+        shares: dict[str, float] | None = None, bf16: bool = False) -> None:
+    """``steps`` AdamW steps on clips drawn from ``pool``: a warm-up, then a cosine from ``lr`` down
+    to a tenth of it. ``heads``: the training-only probes, trained beside the model (None: the
+    answers' loss alone)."""
+    params = [*model.parameters(), *(heads.parameters() if heads is not None else ())]
+    model.train()
+    # fused: one kernel over all tensors, 11 ms a step here against 51 ms for the default loop
+    opt = torch.optim.AdamW(params, lr=lr, betas=(0.9, 0.98), weight_decay=0.0, fused=True)
+    warm = max(1, min(100, steps // 10))
+    sched = torch.optim.lr_scheduler.LambdaLR(
+        opt, lambda s: min(1.0, (s + 1) / warm) * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * min(1.0, s / steps)))))
+    t0 = time.perf_counter()
+    ema_loss = None
+    for step in range(1, steps + 1):
+        clips = [sample_clip(pool, rng, shares) for _ in range(batch)]
+        show = step % 25 == 0 or step == steps
+        loss, acc = batch_loss(model, clips, rng, cfg, tok, heads, with_acc=show, bf16=bf16)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(params, 1.0)
+        opt.step()
+        sched.step()
+        ema_loss = float(loss.detach()) if ema_loss is None else 0.95 * ema_loss + 0.05 * float(loss.detach())
+        if show:
+            el = time.perf_counter() - t0
+            log(f"step {step}/{steps}  loss {ema_loss:.3f}  token acc {acc:.3f}  "
+                f"lr {sched.get_last_lr()[0]:.2e}  {el / 60:.1f} min (eta {el / step * (steps - step) / 60:.1f})")
+    model.eval()
+
+
+def load_weights(folder: Path, cfg: MuFunConfig) -> MuFunModel:
+    """A MuFunModel (float32) holding the weights a training run saved in ``folder``."""
+    model = MuFunModel(cfg)
+    got = model.load_state_dict(dict(iter_tensors(Path(folder), weight_map(Path(folder)))), strict=False)
+    if got.unexpected_keys or set(got.missing_keys) - {"language_model.lm_head.weight"}:
+        raise SystemExit(f"{folder} does not hold MuFun-Tiny weights of this shape")
+    model.language_model.tie_weights()
+    return model
+
+
+# Settling: after the main run, a short second run from its saved weights (a fresh optimizer, no
+# probes) on a new pool in which half the beat tracks' hits stop dead and a quarter lie over
+# digital silence, the way plain synthesizers make beats, and beats are drawn more often. The
+# main run alone hears the click where a sound is cut off as one more beat (README "Settling");
+# the settling pool's seed is the run's seed + SETTLE_SEED.
+SETTLE = synth.Rough(cut=0.5, cut_db=(6.0, 45.0), silent=0.25)
+SETTLE_SHARE = {"beat": 0.7, "tone": 0.25, "chord": 0.05}
+SETTLE_SEED = 100
+
+
 def train(out: Path, steps: int, batch: int, lr: float, seed: int, n_clips: int, log=print,
           hold_out: tuple[str, ...] = (), device: str = "cpu", workers: int | None = None,
           shares: dict[str, float] | None = None, pool: dict[str, list[Example]] | None = None,
-          bf16: bool = False) -> Path:
-    """Train from scratch and save to ``out``; beat tracks never use the hit families in ``hold_out``.
-    ``shares``: how often each family is drawn (default ``FAMILY_SHARE``); ``pool``: clips made
-    earlier (``build_pool``), else they are made here. The shipped weights are trained on the CPU
-    (``device`` "cuda" is for exploring faster)."""
+          bf16: bool = False, settle_steps: int = 0, settle_lr: float = 5e-4, settle_clips: int = 450,
+          settle_from: Path | None = None) -> Path:
+    """Train from scratch and save to ``out``, then settle (``settle_steps``; 0: no settling);
+    beat tracks never use the hit families in ``hold_out``. ``shares``: how often each family is
+    drawn (default ``FAMILY_SHARE``); ``pool``: the main run's clips made earlier (``build_pool``),
+    else they are made here. ``settle_from``: skip the main run and settle the weights saved in
+    that folder. The shipped weights are trained on the CPU (``device`` "cuda" is for exploring)."""
     shares = shares or FAMILY_SHARE
     start = time.perf_counter()
     torch.manual_seed(seed)
@@ -298,41 +360,31 @@ def train(out: Path, steps: int, batch: int, lr: float, seed: int, n_clips: int,
         raise SystemExit(f"unknown hit families {sorted(unknown)}: choose from {', '.join(synth.HITS)}")
     hits = tuple(h for h in synth.HITS if h not in hold_out)
     log(f"MuFun-Tiny: {cfg.summary()['LLM']}; {cfg.summary()['encoder']}; beats on {', '.join(hits)}")
-    if pool is None:
-        pool = build_pool(n_clips, seed, cfg, log, hits, workers, shares)
-    else:  # clips made earlier: drop the beat tracks played on a held-out family
-        pool = {f: [ex for ex in exs if not set(hold_out) & set(played_on(ex))] for f, exs in pool.items()}
-    data_s = time.perf_counter() - start
-    model = MuFunModel(cfg).to(device)
-    heads = probes(cfg).to(device)
-    model.train()
-    # fused: one kernel over all tensors, 11 ms a step here against 51 ms for the default loop
-    opt = torch.optim.AdamW([*model.parameters(), *heads.parameters()], lr=lr, betas=(0.9, 0.98),
-                            weight_decay=0.0, fused=True)
-    warm = max(1, min(100, steps // 10))
-    sched = torch.optim.lr_scheduler.LambdaLR(
-        opt, lambda s: min(1.0, (s + 1) / warm) * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * min(1.0, s / steps)))))
-    rng = np.random.default_rng(seed + 1)
-    t0 = time.perf_counter()
-    ema_loss = None
-    for step in range(1, steps + 1):
-        clips = [sample_clip(pool, rng, shares) for _ in range(batch)]
-        show = step % 25 == 0 or step == steps
-        loss, acc = batch_loss(model, clips, rng, cfg, tok, heads, with_acc=show, bf16=bf16)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_([*model.parameters(), *heads.parameters()], 1.0)
-        opt.step()
-        sched.step()
-        ema_loss = float(loss.detach()) if ema_loss is None else 0.95 * ema_loss + 0.05 * float(loss.detach())
-        if show:
-            el = time.perf_counter() - t0
-            log(f"step {step}/{steps}  loss {ema_loss:.3f}  token acc {acc:.3f}  "
-                f"lr {sched.get_last_lr()[0]:.2e}  {el / 60:.1f} min (eta {el / step * (steps - step) / 60:.1f})")
-    model.eval()
-    save(model.cpu(), cfg, out, qwen3_tokenizer_dir(), shards=1)
-    log(f"saved {out}: data {data_s:.0f} s, steps {(time.perf_counter() - t0) / 60:.1f} min, "
-        f"{(time.perf_counter() - start) / 60:.1f} min in all")
+    if settle_from is None:
+        if pool is None:
+            pool = build_pool(n_clips, seed, cfg, log, hits, workers, shares)
+        else:  # clips made earlier: drop the beat tracks played on a held-out family
+            pool = {f: [ex for ex in exs if not set(hold_out) & set(played_on(ex))] for f, exs in pool.items()}
+        data_s = time.perf_counter() - start
+        model = MuFunModel(cfg).to(device)
+        t0 = time.perf_counter()
+        fit(model, pool, steps, batch, lr, np.random.default_rng(seed + 1), cfg, tok, probes(cfg).to(device),
+            log, shares, bf16)
+        save(model.cpu(), cfg, out, qwen3_tokenizer_dir(), shards=1)
+        log(f"saved {out}: data {data_s:.0f} s, steps {(time.perf_counter() - t0) / 60:.1f} min, "
+            f"{(time.perf_counter() - start) / 60:.1f} min in all")
+        settle_from = out
+    if settle_steps:
+        t1 = time.perf_counter()
+        rough = build_pool(settle_clips, seed + SETTLE_SEED, cfg, log, hits, workers, SETTLE_SHARE, SETTLE)
+        model = load_weights(settle_from, cfg).to(device)
+        t2 = time.perf_counter()
+        log(f"settling {settle_from}: {settle_steps} steps on beats that stop dead or lie over silence")
+        fit(model, rough, settle_steps, batch, settle_lr, np.random.default_rng(seed + SETTLE_SEED + 1), cfg, tok,
+            None, log, SETTLE_SHARE, bf16)
+        save(model.cpu(), cfg, out, qwen3_tokenizer_dir(), shards=1)
+        log(f"saved {out} settled: data {t2 - t1:.0f} s, steps {(time.perf_counter() - t2) / 60:.1f} min, "
+            f"{(time.perf_counter() - start) / 60:.1f} min in all")
     return out
 
 
@@ -352,10 +404,16 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--device", default="cpu", help="cpu (the shipped recipe) or cuda (to explore faster)")
     p.add_argument("--workers", type=int, default=None, help="processes making the clips (default: every core)")
     p.add_argument("--bf16-encoder", action="store_true", help="run the encoder and connector in bfloat16")
+    p.add_argument("--settle-steps", type=int, default=300, help="steps of settling after the main run (0: none)")
+    p.add_argument("--settle-lr", type=float, default=5e-4)
+    p.add_argument("--settle-clips", type=int, default=450, help="synthetic clips made for settling")
+    p.add_argument("--settle-from", type=Path, default=None,
+                   help="skip the main run: settle the weights a main run saved in this folder")
     a = p.parse_args(argv)
     hold = tuple(h.strip() for h in a.hold_out_hits.split(",") if h.strip())
     train(a.out, a.steps, a.batch, a.lr, a.seed, a.clips, log=lambda s: print(s, flush=True), hold_out=hold,
-          device=a.device, workers=a.workers, bf16=a.bf16_encoder)
+          device=a.device, workers=a.workers, bf16=a.bf16_encoder, settle_steps=a.settle_steps,
+          settle_lr=a.settle_lr, settle_clips=a.settle_clips, settle_from=a.settle_from)
     return 0
 
 
