@@ -74,6 +74,17 @@ def _sound(name: str, rate: int, rng: np.random.Generator, second: bool = False)
     raise ValueError(name)
 
 
+def lay(x: np.ndarray, h: np.ndarray, at: float, rate: int, fade_ms: float = 0.0) -> None:
+    """Add the sound ``h`` into ``x`` at ``at`` seconds, its last ``fade_ms`` (at most half of it)
+    faded out linearly; what runs past the end of ``x`` is left out."""
+    f = min(len(h) // 2, int(rate * fade_ms / 1000))
+    if f > 1:
+        h = np.concatenate([h[:-f], h[-f:] * np.linspace(1.0, 0.0, f)])
+    s = int(at * rate)
+    m = min(len(h), len(x) - s)
+    x[s:s + m] += h[:m]
+
+
 def clip(family: str, rng: np.random.Generator, sound: str | None = None, fade_ms: float = 0.0,
          **fixed: str) -> ExamClip:
     """A tone (note, timbre, loudness) or a beat (tempo, loudness), labels drawn or given.
@@ -96,13 +107,7 @@ def clip(family: str, rng: np.random.Generator, sound: str | None = None, fade_m
         x = np.zeros(n)
         at, k = rng.uniform(0, 0.5), 0
         while at < n / rate:
-            h = _sound(sound, rate, rng, second=bool(k % 2))
-            f = min(len(h) // 2, int(rate * fade_ms / 1000))
-            if f > 1:
-                h = np.concatenate([h[:-f], h[-f:] * np.linspace(1.0, 0.0, f)])
-            s = int(at * rate)
-            m = min(len(h), n - s)
-            x[s:s + m] += h[:m]
+            lay(x, _sound(sound, rate, rng, second=bool(k % 2)), at, rate, fade_ms)
             at, k = at + 60.0 / int(labels["tempo"]), k + 1
         what = sound
     else:

@@ -69,13 +69,7 @@ def clip(sound_name: str, tempo: str, rng: np.random.Generator, loudness: str | 
     x = np.zeros(n)
     at = rng.uniform(0, 0.6)
     while at < n / rate:
-        h = sound(sound_name, rate, rng)
-        f = min(len(h) // 2, int(rate * fade_ms / 1000))
-        if f > 1:
-            h = np.concatenate([h[:-f], h[-f:] * np.linspace(1.0, 0.0, f)])
-        s = int(at * rate)
-        m = min(len(h), n - s)
-        x[s:s + m] += h[:m]
+        exam.lay(x, sound(sound_name, rate, rng), at, rate, fade_ms)
         at += 60.0 / int(tempo)
     lo, hi = synth.LOUD_PEAK if loudness == "loud" else synth.QUIET_PEAK
     x = x / np.abs(x).max() * rng.uniform(lo, hi)
