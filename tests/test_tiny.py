@@ -109,6 +109,17 @@ def test_training_is_deterministic_from_a_seed(tmp_path):
     assert same(a, run("settled", settle_from=tmp_path / "main"))
 
 
+@pytest.mark.parametrize("args", [["--settle-from", "no-such-run"], ["--settle-steps", "-1"], ["--steps", "0"]])
+def test_training_refuses_what_it_cannot_do_before_it_starts(args, tmp_path, capsys):
+    from mufun.tiny.train import main
+
+    with pytest.raises(SystemExit) as e:
+        main(["--out", str(tmp_path / "x"), *args])
+    err = capsys.readouterr().err
+    assert e.value.code == 2 and ("settle" in err or "steps" in err) and "Traceback" not in err
+    assert not (tmp_path / "x").exists()
+
+
 def test_beats_can_stop_dead_over_digital_silence():
     """``synth.Rough``: hits cut off where they fall ``cut_db`` below their peak, tracks over digital
     silence (nothing before the first hit), said in the track's sound; the families still read."""

@@ -410,6 +410,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--settle-from", type=Path, default=None,
                    help="skip the main run: settle the weights a main run saved in this folder")
     a = p.parse_args(argv)
+    if a.settle_steps < 0 or a.steps < 1:
+        p.error("--steps must be 1 or more and --settle-steps 0 or more")
+    if a.settle_from is not None and not (a.settle_from / "model.safetensors.index.json").is_file():
+        p.error(f"--settle-from: {a.settle_from.name or a.settle_from} holds no weights a training run saved")
     hold = tuple(h.strip() for h in a.hold_out_hits.split(",") if h.strip())
     train(a.out, a.steps, a.batch, a.lr, a.seed, a.clips, log=lambda s: print(s, flush=True), hold_out=hold,
           device=a.device, workers=a.workers, bf16=a.bf16_encoder, settle_steps=a.settle_steps,
