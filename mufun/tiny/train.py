@@ -117,15 +117,19 @@ def _one_thread() -> None:
     torch.set_num_threads(1)
 
 
-def example_from_job(job: tuple) -> Example:
+Job = tuple[str, np.random.SeedSequence, tuple[str, ...], synth.Rough]
+
+
+def example_from_job(job: Job) -> Example:
     """One clip of the pool from its entry in ``pool_jobs``."""
-    family, seq, hits, *rough = job
-    return make_example(family, np.random.default_rng(seq), MuFunConfig.tiny(), hits, rough=(rough or [synth.Rough()])[0])
+    family, seq, hits, rough = job
+    return make_example(family, np.random.default_rng(seq), MuFunConfig.tiny(), hits, rough=rough)
 
 
 def pool_jobs(n_clips: int, seed: int, hits: tuple[str, ...] = synth.HITS,
-              shares: dict[str, float] | None = None, rough: synth.Rough = synth.Rough()) -> list[tuple]:
-    """The clips ``build_pool`` makes, in order: (family, the clip's own seed, hit families)."""
+              shares: dict[str, float] | None = None, rough: synth.Rough = synth.Rough()) -> list[Job]:
+    """The clips ``build_pool`` makes, in order: (family, the clip's own seed, hit families, how
+    rough its beat tracks may be)."""
     shares = shares or FAMILY_SHARE
     rng = np.random.default_rng(seed)
     sizes = {f: max(1, round(n_clips * shares[f])) for f in synth.FAMILY_KINDS}
