@@ -45,7 +45,7 @@ import torch
 import torch.nn.functional as F
 
 from mufun import audio
-from mufun.checkpoint import iter_tensors, save, weight_map
+from mufun.checkpoint import INDEX, check_keys, expected_keys, iter_tensors, save, weight_map
 from mufun.config import IM_END, MuFunConfig
 from mufun.model import MuFunModel
 from mufun.pipeline import clip_features, prepare
@@ -327,9 +327,9 @@ def fit(model: MuFunModel, pool: dict[str, list[Example]], steps: int, batch: in
 def load_weights(folder: Path, cfg: MuFunConfig) -> MuFunModel:
     """A MuFunModel (float32) holding the weights a training run saved in ``folder``."""
     model = MuFunModel(cfg)
-    got = model.load_state_dict(dict(iter_tensors(Path(folder), weight_map(Path(folder)))), strict=False)
-    if got.unexpected_keys or set(got.missing_keys) - {"language_model.lm_head.weight"}:
-        raise SystemExit(f"{folder} does not hold MuFun-Tiny weights of this shape")
+    wm = weight_map(Path(folder))
+    check_keys(set(wm), expected_keys(model, cfg))
+    model.load_state_dict(dict(iter_tensors(Path(folder), wm)), strict=False)  # lm_head is tied, not saved
     model.language_model.tie_weights()
     return model
 
@@ -416,7 +416,7 @@ def main(argv: list[str] | None = None) -> int:
     a = p.parse_args(argv)
     if a.settle_steps < 0 or a.steps < 1:
         p.error("--steps must be 1 or more and --settle-steps 0 or more")
-    if a.settle_from is not None and not (a.settle_from / "model.safetensors.index.json").is_file():
+    if a.settle_from is not None and not (a.settle_from / INDEX).is_file():
         p.error(f"--settle-from: {a.settle_from.name or a.settle_from} holds no weights a training run saved")
     hold = tuple(h.strip() for h in a.hold_out_hits.split(",") if h.strip())
     train(a.out, a.steps, a.batch, a.lr, a.seed, a.clips, log=lambda s: print(s, flush=True), hold_out=hold,
