@@ -143,6 +143,32 @@ def test_beats_can_stop_dead_over_digital_silence():
     assert all(np.abs(s.samples[:max(1, int(s.onsets[0] * s.rate))]).max() > 1e-5 for s in plain)  # a noise bed
 
 
+def test_rough_ticks_and_loudness_edges():
+    """``Rough.spike``: every hit a tick (its energy a small share of a plain hit's at the same
+    peak), said in the sound; ``Rough.edge``: the peak drawn at the edge of the label's range, loud
+    and quiet alike, for every family; the default Rough draws neither."""
+    h = synth.hit("snare", 16_000, np.random.default_rng(1))
+    t = synth.spiked(h, 16_000, 0.2)
+    assert len(t) <= 20 and np.abs(t).max() == pytest.approx(1.0) and (t ** 2).sum() < 0.05 * (h ** 2).sum()
+    rng = np.random.default_rng(5)
+
+    def energy(rough):  # mean power for the peak, over tracks (a room's tail adds to a tick's)
+        songs = [synth.make_song("beat", rng, seconds=9, rough=rough, loudness="loud") for _ in range(8)]
+        return songs, np.median([np.mean(s.samples ** 2) / np.abs(s.samples).max() ** 2 for s in songs])
+    ticks, tick_energy = energy(synth.Rough(spike=1.0))
+    assert all(" spike " in s.sound for s in ticks) and tick_energy < 0.2 * energy(synth.Rough())[1]
+    for fam in synth.FAMILY_KINDS:
+        for level in synth.LEVELS:
+            lo, hi = synth.EDGE_PEAK[level]
+            peaks = [float(np.abs(synth.make_song(fam, rng, seconds=9, rough=synth.Rough(edge=1.0),
+                                                  loudness=level).samples).max()) for _ in range(3)]
+            assert all(lo - 1e-6 <= p <= hi + 1e-6 for p in peaks), (fam, level, peaks)
+    a, b = np.random.default_rng(9), np.random.default_rng(9)
+    plain = synth.make_song("beat", a, seconds=9)
+    same = synth.make_song("beat", b, seconds=9, rough=synth.Rough(cut=0.0, spike=0.0, edge=0.0))
+    assert np.array_equal(plain.samples, same.samples) and a.random() == b.random()
+
+
 def test_a_bf16_encoder_computes_the_same_loss_in_bfloat16():
     """``--bf16-encoder``: the encoder and connector run under bfloat16 autocast (the weights stay
     float32, the LLM float32); the loss is the float32 one to bf16's precision, not the same bits,

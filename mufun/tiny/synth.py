@@ -13,7 +13,8 @@ claps, snaps, wood blocks, clicks, noise bursts), each synthesized here from pit
 envelopes with decays from 5 ms to 300 ms, with accents, human timing, rests, background noise
 and room sound. ``make_song(..., hits=...)`` limits the families, so a model can be trained
 without some and tested on them; ``make_song(..., rough=Rough(...))`` makes some tracks the way
-plain synthesizers do (hits that stop dead, digital silence), as training's settling asks.
+plain synthesizers do (hits that stop dead, digital silence, ticks) and puts some clips' peaks at
+the edge of their loudness label, as training's settling asks.
 
 Answers are short sentences in which exactly one label of the kind occurs, so
 ``read_label(kind, answer)`` can grade free text.
@@ -247,13 +248,31 @@ def hit(family: str, rate: int, rng: np.random.Generator) -> np.ndarray:
 
 @dataclass(frozen=True)
 class Rough:
-    """How often a beat track is made the way plain synthesizers make one: ``cut``, the share of
-    tracks whose every hit stops dead ``cut_db`` below its peak (a click of its own, as a sample
-    cut short or a gated sound); ``silent``, the share over digital silence (no noise bed or hum).
-    The default makes neither and draws no random numbers for them."""
+    """How often a clip is made the way plain synthesizers make one, and how often it lies at the
+    edge of its loudness label. For beat tracks: ``cut``, the share whose every hit stops dead
+    ``cut_db`` below its peak (a click of its own, as a sample cut short or a gated sound);
+    ``silent``, the share over digital silence (no noise bed or hum); ``spike``, the share whose
+    hits are digital ticks (the hit's first ``spike_ms`` of decay: all attack, little energy
+    for its peak). For every family: ``edge``, the share whose peak is drawn from ``EDGE_PEAK``,
+    the end of its label's range nearest the other label (a quiet square near 0.05 carries more
+    energy than a loud tick). The default makes none of them and draws no random numbers for them."""
     cut: float = 0.0
     cut_db: tuple[float, float] = (6.0, 45.0)
     silent: float = 0.0
+    spike: float = 0.0
+    spike_ms: tuple[float, float] = (0.03, 1.0)
+    edge: float = 0.0
+
+
+# peaks at the edge of each loudness label's range (within it): where ``Rough.edge`` draws them
+EDGE_PEAK = {"loud": (LOUD_PEAK[0], 0.5), "quiet": (0.035, QUIET_PEAK[1])}
+
+
+def spiked(h: np.ndarray, rate: int, ms: float) -> np.ndarray:
+    """The first instants of the hit ``h`` under a decay of ``ms`` milliseconds, peak 1: a tick."""
+    k = np.arange(min(len(h), max(1, int(rate * ms * 6 / 1000))))
+    x = h[:len(k)] * np.exp(-k / max(rate * ms / 1000, 1e-9))
+    return x / max(float(np.abs(x).max()), 1e-9)
 
 
 def stop_dead(h: np.ndarray, db: float) -> np.ndarray:
@@ -273,6 +292,7 @@ def beat(bpm: float, seconds: float, rng: np.random.Generator, rate: int = RATE,
     t = np.arange(n) / rate
     cut = float(rng.uniform(*rough.cut_db)) if rough.cut and rng.random() < rough.cut else None
     silent = bool(rough.silent) and rng.random() < rough.silent
+    spike = float(rng.uniform(*rough.spike_ms)) if rough.spike and rng.random() < rough.spike else None
     if silent:
         x = np.zeros(n)
     else:
@@ -288,6 +308,7 @@ def beat(bpm: float, seconds: float, rng: np.random.Generator, rate: int = RATE,
     repeat = rng.random() < 0.3  # a drum machine: the same sample every time
     def one(f: str) -> np.ndarray:
         h = hit(f, rate, rng)
+        h = spiked(h, rate, spike) if spike is not None else h
         return stop_dead(h, cut) if cut is not None else h
     sample = {f: one(f) for f in fams}
     i, onsets = 0, []
@@ -310,7 +331,8 @@ def beat(bpm: float, seconds: float, rng: np.random.Generator, rate: int = RATE,
         x += 10 ** rng.uniform(-3.3, -2.5) * np.sin(2 * np.pi * rng.choice([50, 60]) * t)
     if rng.random() < 0.4:
         x = reverb(x, rate, rng)
-    how = (f" cut {cut:.0f} dB" if cut is not None else "") + (" silent" if silent else "")
+    how = (f" spike {spike:.2f} ms" if spike is not None else "") + (f" cut {cut:.0f} dB" if cut is not None else "") \
+        + (" silent" if silent else "")
     return x.astype(np.float32), onsets, "+".join(fams) + how
 
 
@@ -358,6 +380,8 @@ def make_song(family: str, rng: np.random.Generator, seconds: float | None = Non
     allowed = LOUD_PEAK if labels["loudness"] == "loud" else QUIET_PEAK
     if peak is not None and not (allowed[0] <= peak[0] <= peak[1] <= allowed[1]):
         raise ValueError(f"peak {peak} is outside {labels['loudness']}'s {allowed}")
+    if peak is None and rough.edge and rng.random() < rough.edge:
+        peak = EDGE_PEAK[labels["loudness"]]
     peak = rng.uniform(*(peak or allowed))
     x = x / max(float(np.max(np.abs(x))), 1e-9) * peak
     if not plain and rng.random() < 0.25:  # stereo: the two sides a little apart

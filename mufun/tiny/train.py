@@ -21,10 +21,11 @@ reading the spliced embeddings, as in the app. Everything is trained from scratc
 deterministic for a seed and thread count.
 
 After the main run, settling: a few hundred steps from its saved weights, with a fresh optimizer
-and without the probes, on new clips in which half the beat tracks' hits stop dead and a quarter
-lie over digital silence (``SETTLE``). The main run alone hears the click of a sound cut off
-mid-decay as one more beat; settling teaches it not to, without the cost of training on such
-tracks from the start (README "Settling").
+and without the probes, on new clips in which half the beat tracks' hits stop dead, a quarter lie
+over digital silence, a fifth are played on ticks, and half the clips' peaks lie at the edge of
+their loudness label (``SETTLE``). The main run alone hears the click of a sound cut off mid-decay
+as one more beat and a loud tick as quiet; settling teaches it otherwise, without the cost of
+training on such tracks from the start (README "Settling").
 """
 from __future__ import annotations
 
@@ -335,12 +336,13 @@ def load_weights(folder: Path, cfg: MuFunConfig) -> MuFunModel:
 
 
 # Settling: after the main run, a short second run from its saved weights (a fresh optimizer, no
-# probes) on a new pool in which half the beat tracks' hits stop dead and a quarter lie over
-# digital silence, the way plain synthesizers make beats, and beats are drawn more often. The
-# main run alone hears the click where a sound is cut off as one more beat (README "Settling");
-# the settling pool's seed is the run's seed + SETTLE_SEED.
-SETTLE = synth.Rough(cut=0.5, cut_db=(6.0, 45.0), silent=0.25)
-SETTLE_SHARE = {"beat": 0.7, "tone": 0.25, "chord": 0.05}
+# probes) on a new pool in which half the beat tracks' hits stop dead, a quarter lie over digital
+# silence and a fifth are played on ticks, the way plain synthesizers make beats, half the clips'
+# peaks lie at the edge of their loudness label, and beats are drawn more often. The main run alone
+# hears the click where a sound is cut off as one more beat, and a loud tick (little energy for its
+# peak) as quiet (README "Settling"); the settling pool's seed is the run's seed + SETTLE_SEED.
+SETTLE = synth.Rough(cut=0.5, cut_db=(6.0, 45.0), silent=0.25, spike=0.2, edge=0.5)
+SETTLE_SHARE = {"beat": 0.68, "tone": 0.25, "chord": 0.07}
 SETTLE_SEED = 100
 
 
@@ -383,7 +385,7 @@ def train(out: Path, steps: int, batch: int, lr: float, seed: int, n_clips: int,
         rough = build_pool(settle_clips, seed + SETTLE_SEED, cfg, log, hits, workers, SETTLE_SHARE, SETTLE)
         model = load_weights(settle_from, cfg).to(device)
         t2 = time.perf_counter()
-        log(f"settling {settle_from}: {settle_steps} steps on beats that stop dead or lie over silence")
+        log(f"settling {settle_from}: {settle_steps} steps on rough beats (cut, over silence, ticks) and loudness edges")
         fit(model, rough, settle_steps, batch, settle_lr, np.random.default_rng(seed + SETTLE_SEED + 1), cfg, tok,
             None, log, SETTLE_SHARE, bf16)
         save(model.cpu(), cfg, out, qwen3_tokenizer_dir(), shards=1)
