@@ -76,6 +76,22 @@ def test_clips_from_a_second_generator_are_heard(service):
 
 
 @needs_weights
+def test_loudness_near_the_boundary_keeps_its_meaning(service, monkeypatch):
+    """``--edges N``: N clips, loud and quiet in turn, their peaks drawn within 0.40-0.45 and
+    0.045-0.05 (inside each label's range, at its edge); the shipped weights name most of them."""
+    from mufun.tiny import eval as ev
+
+    peaks = []
+    real = ev.make_example
+    monkeypatch.setattr(ev, "make_example", lambda *a, **k: peaks.append((k["loudness"], k["peak"])) or real(*a, **k))
+    r = ev.loudness_edges(service, n=8, seed=5000)
+    assert peaks == [("loud", (0.40, 0.45)), ("quiet", (0.045, 0.05))] * 4
+    assert r.total == 8 and r.correct >= 6, r
+    cli = _eval_cli("--per-kind", "0", "--edges", "2")
+    assert any("boundary" in k for table in cli.values() for k in table), cli
+
+
+@needs_weights
 def test_the_apps_examples_get_correct_answers(service):
     ensure_examples()
     from mufun.pipeline import SongInput

@@ -120,7 +120,7 @@ def loudness_edges(svc: MuFunService, n: int = 40, seed: int = 5000, log=None) -
     correct = 0
     for i in range(n):
         level = synth.LEVELS[i % 2]
-        peak = (0.40, 0.45) if level == "loud" else (0.045, 0.05)
+        peak = (synth.LOUD_PEAK[0], 0.45) if level == "loud" else (0.045, synth.QUIET_PEAK[1])
         ex = make_example(fams[(i // 2) % len(fams)], rng, svc.cfg, peak=peak, loudness=level)
         q = synth.QUESTIONS["loudness"][i % len(synth.QUESTIONS["loudness"])]
         text = ask(svc, ex.clip, q)
