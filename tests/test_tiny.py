@@ -212,6 +212,18 @@ def test_a_bf16_encoder_computes_the_same_loss_in_bfloat16():
     assert all(p.dtype == torch.float32 for p in model.parameters())
 
 
+@pytest.mark.parametrize("flag,bf16", [([], False), (["--bf16-encoder"], True)])
+def test_the_recipe_trains_the_encoder_in_float32_unless_told(flag, bf16, tmp_path, monkeypatch):
+    """The shipped recipe (LT) trains the encoder and connector in float32; ``--bf16-encoder`` runs
+    them under bf16 autocast, main run and settling alike (LB and LBT in README)."""
+    from mufun.tiny import train as train_tiny
+
+    seen = {}
+    monkeypatch.setattr(train_tiny, "train", lambda *a, **kw: seen.update(kw))
+    assert train_tiny.main(["--out", str(tmp_path / "x"), *flag]) == 0
+    assert seen["bf16"] is bf16 and seen["settle_steps"] == 300
+
+
 def test_synthetic_labels_are_graded_strictly():
     assert synth.read_label("tempo", "About 120 BPM.") == "120"
     assert synth.read_label("tempo", "About 1200 BPM.") is None
