@@ -411,8 +411,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--device", default="cpu", help="cpu (the shipped recipe) or cuda (to explore faster)")
     p.add_argument("--workers", type=int, default=None, help="processes making the clips (default: every core)")
     # bf16 autocast in the encoder and connector: a step 1.16-1.34x as fast on this CPU
-    # (scripts/train_bench.py --bf16), but LB/LBT, the shipped recipe run so, answered the exam a
-    # little worse than LT (README "MuFun-Tiny"): the shipped recipe stays float32
+    # (scripts/train_bench.py --bf16), but LBT (this recipe with the flag) answered the exam a
+    # little worse than LT (README "A cheaper step"): the shipped recipe stays float32
     p.add_argument("--bf16-encoder", action="store_true", help="run the encoder and connector in bfloat16")
     p.add_argument("--settle-steps", type=int, default=300, help="steps of settling after the main run (0: none)")
     p.add_argument("--settle-lr", type=float, default=5e-4)
