@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
 import statistics
 import sys
 import time
@@ -77,7 +76,7 @@ def run(steps: int, clips: int, batch: int, bf16: bool = False) -> dict:
         gap = max(gap, abs(losses[0] - losses[1]))
     med = {name: statistics.median(ts) for name, ts in times.items()}
     a, b = med.values()
-    return {"machine": f"{platform.machine()}, {torch.get_num_threads()} threads, torch {torch.__version__}",
+    return {"machine": train_tiny.machine(),
             "steps": steps, "batch": batch, "seconds_per_step": med, "ratio": a / b, "max_loss_gap": gap}
 
 

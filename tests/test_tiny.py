@@ -109,9 +109,11 @@ def test_training_is_deterministic_from_a_seed(tmp_path):
 
     from mufun.tiny.train import train
 
+    logs = []
+
     def run(name, seed=5, **kw):
         kw = {"settle_steps": 2, "settle_clips": 3, **kw}
-        out = train(tmp_path / name, steps=2, batch=2, lr=1e-3, seed=seed, n_clips=3, log=lambda s: None, **kw)
+        out = train(tmp_path / name, steps=2, batch=2, lr=1e-3, seed=seed, n_clips=3, log=logs.append, **kw)
         return load_file(str(next(out.glob("*.safetensors"))))
 
     def same(x, y):
@@ -123,6 +125,24 @@ def test_training_is_deterministic_from_a_seed(tmp_path):
     main_only = run("main", settle_steps=0)
     assert not same(a, main_only)
     assert same(a, run("settled", settle_from=tmp_path / "main"))
+    # the log names what the bits depend on besides the seed, so a rerun elsewhere can be compared
+    machine = [line for line in logs if line.startswith("machine: ")]
+    assert len(machine) == 5 and len(set(machine)) == 1
+
+
+def test_the_machine_line_names_what_a_runs_bits_depend_on():
+    """CPU, thread count, the kernels ATen dispatches to, and the numeric packages' versions."""
+    from mufun.tiny.train import machine
+
+    threads = torch.get_num_threads()
+    try:
+        torch.set_num_threads(1)
+        one = machine()
+    finally:
+        torch.set_num_threads(threads)
+    assert "1 threads" in one and f"{threads} threads" in machine()
+    assert torch.backends.cpu.get_cpu_capability() in one
+    assert f"torch {torch.__version__}" in one and f"numpy {np.__version__}" in one
 
 
 @pytest.mark.parametrize("args", [["--settle-from", "no-such-run"], ["--settle-steps", "-1"], ["--steps", "0"]])

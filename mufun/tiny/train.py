@@ -35,6 +35,7 @@ import contextlib
 import math
 import multiprocessing
 import os
+import platform
 import tempfile
 import time
 from concurrent.futures import ProcessPoolExecutor
@@ -347,6 +348,22 @@ SETTLE_SHARE = {"beat": 0.68, "tone": 0.25, "chord": 0.07}
 SETTLE_SEED = 100
 
 
+def machine() -> str:
+    """What a run's bits depend on besides its seed: the CPU (its math libraries pick their kernels
+    by it), the thread count and the numeric packages. The same command gave the shipped weights bit
+    for bit on one machine and other bits, of the same quality, on another (README "Reproducing")."""
+    info = {}
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            key, _, value = line.partition(":")
+            info.setdefault(key.strip(), value.strip())
+    cpu = info.get("model name") or platform.machine()
+    if info.get("model"):
+        cpu += f" (family {info.get('cpu family', '?')} model {info['model']})"
+    return (f"{cpu}, {os.cpu_count()} cores, {torch.get_num_threads()} threads, "
+            f"{torch.backends.cpu.get_cpu_capability()} kernels, torch {torch.__version__}, numpy {np.__version__}")
+
+
 def train(out: Path, steps: int, batch: int, lr: float, seed: int, n_clips: int, log=print,
           hold_out: tuple[str, ...] = (), device: str = "cpu", workers: int | None = None,
           shares: dict[str, float] | None = None, pool: dict[str, list[Example]] | None = None,
@@ -367,6 +384,7 @@ def train(out: Path, steps: int, batch: int, lr: float, seed: int, n_clips: int,
         raise SystemExit(f"unknown hit families {sorted(unknown)}: choose from {', '.join(synth.HITS)}")
     hits = tuple(h for h in synth.HITS if h not in hold_out)
     log(f"MuFun-Tiny: {cfg.summary()['LLM']}; {cfg.summary()['encoder']}; beats on {', '.join(hits)}")
+    log(f"machine: {machine()}")
     if settle_from is None:
         if pool is None:
             pool = build_pool(n_clips, seed, cfg, log, hits, workers, shares)
