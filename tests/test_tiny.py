@@ -565,6 +565,30 @@ def test_eval_by_length_asks_tracks_of_each_length(monkeypatch):
     assert [round(s) for s in heard] == [4] * 4 + [35] * 4
 
 
+def test_eval_by_length_asks_the_other_kinds_of_short_clips(monkeypatch, capsys):
+    """``--by-length N`` also asks each other kind asked (not chord quality) of N clips heard for
+    exactly 1, 2, 3 and 6 s, labels balanced; ``--kinds`` picks which, tempo included."""
+    import json
+    from types import SimpleNamespace
+
+    from mufun.config import MuFunConfig
+    from mufun.tiny import eval as ev
+
+    heard = []
+    monkeypatch.setattr(ev, "ask", lambda svc, clip, q, max_new_tokens=16: heard.append(clip.used_s) or "It is quiet.")
+    svc = SimpleNamespace(cfg=MuFunConfig.tiny())
+    res = ev.kinds_by_length(svc, ("note", "loudness"), lengths=(1, 6), per_length=4, seed=2)
+    assert [r.kind for r in res] == ["note at 1 s", "loudness at 1 s", "note at 6 s", "loudness at 6 s"]
+    assert [r.correct for r in res] == [0, 2, 0, 2] and all(r.total == 4 for r in res)
+    assert [round(s) for s in heard] == [1] * 8 + [6] * 8
+
+    monkeypatch.setattr(ev.MuFunService, "load", staticmethod(lambda model: svc))
+    assert ev.main(["--per-kind", "0", "--kinds", "note,quality", "--by-length", "1", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert list(out["short clips"]) == [f"note at {s} s" for s in ev.SHORT_S]
+    assert "tempo by length" not in out
+
+
 @pytest.mark.parametrize("bad", ["rhythm", "tempo,mood", ","])
 def test_eval_refuses_a_kind_it_does_not_ask(bad, capsys):
     from mufun.tiny.eval import main

@@ -12,7 +12,8 @@ answers can then only come from the question, so accuracy should fall to chance.
 labels too), a generator training never calls; an answer is plausible within ``PLAUSIBLE_BPM``
 of the true tempo. ``--takes K`` records K different takes of each tempo; ``--cuts N`` cuts one
 100 BPM recording at N start times, as a microphone catches it wherever the user presses Record.
-``--by-length N`` asks the tempo of N beat tracks at each of a few lengths (4 s to two chunks).
+``--by-length N`` asks the tempo of N beat tracks at each of a few lengths (4 s to two chunks),
+and each other kind asked (note, timbre, loudness) of N clips at 1, 2, 3 and 6 s.
 ``--kinds tempo`` asks only the tempo (of the same clips a full run asks), e.g. on a larger set.
 """
 from __future__ import annotations
@@ -110,6 +111,19 @@ def tempo_by_length(svc: MuFunService, lengths=BY_LENGTH_S, per_length: int = 16
     at its tempo."""
     rng = np.random.default_rng(seed)
     return [_ask_kind(svc, "tempo", f"tempo at {s:g} s", per_length, rng, log, seconds=s) for s in lengths]
+
+
+SHORT_S = (1, 2, 3, 6)  # below and above the shortest tone training made (synth.MIN_SECONDS: 3 s)
+
+
+def kinds_by_length(svc: MuFunService, kinds=("note", "timbre", "loudness"), lengths=SHORT_S,
+                    per_length: int = 16, seed: int = 8000, log=None) -> list[Result]:
+    """Each of ``kinds`` (not the tempo: ``tempo_by_length``) on clips the model hears for exactly
+    each of ``lengths`` seconds (labels balanced, the kind's families in turn): how short a clip
+    still gets its note, timbre or loudness heard."""
+    rng = np.random.default_rng(seed)
+    return [_ask_kind(svc, kind, f"{kind} at {s:g} s", per_length, rng, log, seconds=s)
+            for s in lengths for kind in kinds]
 
 
 def loudness_edges(svc: MuFunService, n: int = 40, seed: int = 5000, log=None) -> Result:
@@ -268,7 +282,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--hits", type=names_of(synth.HITS, "hit family we play"), default=synth.HITS,
                    help="comma-separated hit families for --per-hit (default: all)")
     p.add_argument("--by-length", type=how_many, default=0, help="also tempo on N beat tracks of each length in "
-                   f"{', '.join(f'{s:g}' for s in BY_LENGTH_S)} seconds")
+                   f"{', '.join(f'{s:g}' for s in BY_LENGTH_S)} seconds, and each other kind asked on N clips of "
+                   f"{', '.join(f'{s:g}' for s in SHORT_S)} seconds")
     p.add_argument("--edges", type=how_many, default=0, help="also loudness on N clips near the labels' boundary")
     p.add_argument("--exam", type=how_many, default=0, help="also N clips per kind from mufun.tiny.exam, "
                    "a generator written apart from training's")
@@ -284,8 +299,11 @@ def main(argv: list[str] | None = None) -> int:
     runs = {"with audio": evaluate(svc, a.per_kind, a.seed, log, kinds=a.kinds)}
     if a.per_hit:
         runs["tempo by hit family"] = tempo_by_hit(svc, a.hits, a.per_hit, a.seed + 3000, log)
-    if a.by_length:
+    if a.by_length and "tempo" in a.kinds:
         runs["tempo by length"] = tempo_by_length(svc, per_length=a.by_length, seed=a.seed + 6000, log=log)
+    short = [k for k in a.kinds if k not in ("tempo", "quality")]  # chord quality is not learned
+    if a.by_length and short:
+        runs["short clips"] = kinds_by_length(svc, short, per_length=a.by_length, seed=a.seed + 7000, log=log)
     if a.edges:
         runs["near the loudness boundary"] = [loudness_edges(svc, a.edges, a.seed + 4000, log)]
     if a.exam:
