@@ -351,7 +351,8 @@ SETTLE_SEED = 100
 def machine() -> str:
     """What a run's bits depend on besides its seed: the CPU (its math libraries pick their kernels
     by it), the thread count and the numeric packages. The same command gave the shipped weights bit
-    for bit on one machine and other bits, of the same quality, on another (README "Reproducing")."""
+    for bit on one machine and other bits, within the recipe's spread of answers, on another (README
+    "Reproducing")."""
     info = {}
     with contextlib.suppress(OSError):
         for line in Path("/proc/cpuinfo").read_text().splitlines():
