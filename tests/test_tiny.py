@@ -559,7 +559,7 @@ def test_eval_by_length_asks_tracks_of_each_length(monkeypatch):
     heard = []
     monkeypatch.setattr(ev, "ask", lambda svc, clip, q, max_new_tokens=16: heard.append(clip.used_s) or "120 BPM")
     svc = SimpleNamespace(cfg=MuFunConfig.tiny())
-    res = ev.tempo_by_length(svc, lengths=(4, 35), per_length=4, seed=1)
+    res = ev.kinds_by_length(svc, lengths=(4, 35), per_length=4, seed=1)
     assert [r.kind for r in res] == ["tempo at 4 s", "tempo at 35 s"]
     assert [r.total for r in res] == [4, 4] and [r.correct for r in res] == [1, 1]  # one of each tempo is 120
     assert [round(s) for s in heard] == [4] * 4 + [35] * 4

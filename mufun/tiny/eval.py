@@ -102,25 +102,15 @@ def tempo_by_hit(svc: MuFunService, families=synth.HITS, per_family: int = 16, s
 
 
 BY_LENGTH_S = (4, 6, 8, 12, 20, 35)  # from a few beats to two 30 s chunks
-
-
-def tempo_by_length(svc: MuFunService, lengths=BY_LENGTH_S, per_length: int = 16, seed: int = 7000,
-                    log=None) -> list[Result]:
-    """Tempo on beat tracks the model hears for exactly each of ``lengths`` seconds (tempos
-    balanced, every hit family): whether a short clip, or a second chunk mostly padding, is heard
-    at its tempo."""
-    rng = np.random.default_rng(seed)
-    return [_ask_kind(svc, "tempo", f"tempo at {s:g} s", per_length, rng, log, seconds=s) for s in lengths]
-
-
 SHORT_S = (1, 2, 3, 6)  # below and above the shortest tone training made (synth.MIN_SECONDS: 3 s)
 
 
-def kinds_by_length(svc: MuFunService, kinds=("note", "timbre", "loudness"), lengths=SHORT_S,
-                    per_length: int = 16, seed: int = 8000, log=None) -> list[Result]:
-    """Each of ``kinds`` (not the tempo: ``tempo_by_length``) on clips the model hears for exactly
-    each of ``lengths`` seconds (labels balanced, the kind's families in turn): how short a clip
-    still gets its note, timbre or loudness heard."""
+def kinds_by_length(svc: MuFunService, kinds=("tempo",), lengths=BY_LENGTH_S, per_length: int = 16,
+                    seed: int = 7000, log=None) -> list[Result]:
+    """Each of ``kinds`` on clips the model hears for exactly each of ``lengths`` seconds (labels
+    balanced, the kind's families in turn): whether a short beat, or a second chunk mostly padding,
+    is heard at its tempo (``BY_LENGTH_S``), and how short a clip still gets its note, timbre or
+    loudness heard (``SHORT_S``)."""
     rng = np.random.default_rng(seed)
     return [_ask_kind(svc, kind, f"{kind} at {s:g} s", per_length, rng, log, seconds=s)
             for s in lengths for kind in kinds]
@@ -300,10 +290,10 @@ def main(argv: list[str] | None = None) -> int:
     if a.per_hit:
         runs["tempo by hit family"] = tempo_by_hit(svc, a.hits, a.per_hit, a.seed + 3000, log)
     if a.by_length and "tempo" in a.kinds:
-        runs["tempo by length"] = tempo_by_length(svc, per_length=a.by_length, seed=a.seed + 6000, log=log)
+        runs["tempo by length"] = kinds_by_length(svc, per_length=a.by_length, seed=a.seed + 6000, log=log)
     short = [k for k in a.kinds if k not in ("tempo", "quality")]  # chord quality is not learned
     if a.by_length and short:
-        runs["short clips"] = kinds_by_length(svc, short, per_length=a.by_length, seed=a.seed + 7000, log=log)
+        runs["short clips"] = kinds_by_length(svc, short, SHORT_S, a.by_length, a.seed + 7000, log)
     if a.edges:
         runs["near the loudness boundary"] = [loudness_edges(svc, a.edges, a.seed + 4000, log)]
     if a.exam:
