@@ -302,6 +302,50 @@ def test_row_probes_ask_every_real_row_and_no_padding(monkeypatch):
     assert not torch.allclose(with_rows[:real], with_rows[0].expand(real, -1))
 
 
+def test_the_onset_probes_weight_scales_its_loss_and_the_cli_sets_it(tmp_path, monkeypatch):
+    """The onset probe's loss counts ``ONSET_WEIGHT`` times (1 in the recipe; LO tried 3: README
+    "The onset probe weighed 3x"); ``--onset-weight`` sets it; tones have no onsets, so their loss
+    does not move."""
+    from mufun.tiny import train as train_tiny
+    from mufun.config import MuFunConfig
+
+    assert train_tiny.ONSET_WEIGHT == 1.0
+    cfg = MuFunConfig.tiny()
+    beat = train_tiny.make_example("beat", np.random.default_rng(5), cfg)
+    tone = train_tiny.make_example("tone", np.random.default_rng(6), cfg)
+    torch.manual_seed(0)
+    heads = train_tiny.probes(cfg)
+
+    def loss(ex, weight):
+        monkeypatch.setattr(train_tiny, "ONSET_WEIGHT", weight)
+        rows = torch.randn(ex.features.shape[0], 300, cfg.hidden_size, generator=torch.Generator().manual_seed(1))
+        return float(train_tiny.probe_loss(heads, [ex], rows))
+
+    b0, b1, b3 = (loss(beat, w) for w in (0.0, 1.0, 3.0))
+    assert b1 > b0 and abs((b3 - b0) - 3 * (b1 - b0)) < 1e-4  # the onset term, three times over
+    assert loss(tone, 0.0) == loss(tone, 3.0)
+    seen = {}
+    monkeypatch.setattr(train_tiny, "train", lambda *a, **kw: seen.update(weight=train_tiny.ONSET_WEIGHT))
+    assert train_tiny.main(["--out", str(tmp_path / "x"), "--onset-weight", "3"]) == 0 and seen["weight"] == 3.0
+
+
+def test_band_masks_blank_whole_bands_at_the_floor():
+    """``mask_bands`` (an explored option, off in the recipe): one or two bands of 8-32 mel bins of
+    every chunk set to the chunk's floor, the rest untouched, the input left as it was."""
+    from mufun.tiny.train import FREQ_MASK, mask_bands
+
+    assert FREQ_MASK == 0.0
+    x = torch.randn(2, 128, 300)
+    keep = x.clone()
+    for seed in range(20):
+        y = mask_bands(x, np.random.default_rng(seed))
+        changed = (y != x).any(dim=2)  # (chunks, mels): which bins were blanked
+        assert torch.equal(changed[0], changed[1]) and 8 <= int(changed[0].sum()) <= 64
+        for c in range(2):
+            assert torch.all(y[c][changed[c]] == x[c].min())
+    assert torch.equal(x, keep)
+
+
 def test_one_splice_for_the_batch_equals_one_per_sequence():
     """``embed_many`` (the training batch spliced in one call) gives each sequence exactly what
     ``model.embed`` gives it alone, audio rows in place, with one file or two."""
