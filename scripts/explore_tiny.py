@@ -10,9 +10,9 @@ some out, and ``mufun.tiny.exam`` (a generator written apart from training's). R
 marked ``settle`` (the third round) run the whole recipe, main run and settling (settling's clips
 made once too), and are asked the larger sets of README's tables: the held-out families, the
 exam's tempo at 128 and its other kinds at 64, and 100 v2 tempos. Prints each recipe's results as
-each set ends and writes ``DIR/results.json``. Each recipe keeps the CPU budget: steps x batch costs no more than
-the shipped recipe's 30 minutes on the 2-core machine. The recipes train ``MuFunConfig.tiny()``
-as it is now; README's runs A-K were made when its encoder had four heads of 16 (now two of 32).
+each set ends and writes ``DIR/results.json``. Each recipe keeps the CPU budget: steps x batch
+costs no more than the shipped recipe's 30 minutes on the 2-core machine. The recipes train
+``MuFunConfig.tiny()`` as it is now; README's runs A-K were made when its encoder had four heads of 16 (now two of 32).
 """
 from __future__ import annotations
 
@@ -67,7 +67,7 @@ def _run(name: str, pools, out: Path, q, device: str, scale: float) -> None:
     from mufun.tiny import eval as ev
     r = RECIPES[name]
     torch.set_num_threads(2)
-    train_tiny.ONSET_WEIGHT = r.get("onset", 1.0)  # LT and FM: the weight before ON
+    train_tiny.ONSET_WEIGHT = r.get("onset", 1.0)  # 1: the recipe's
     train_tiny.FREQ_MASK = r.get("fmask", 0.0)
     hold = r.get("hold", ())
     log = open(out / f"train_{name}.log", "w")
@@ -121,10 +121,11 @@ def main() -> int:
                                  shares={f: v / sum(most.values()) for f, v in most.items()})
     print(f"pool: {sum(map(len, pool.values()))} clips in {time.perf_counter() - t0:.0f} s", flush=True)
     settle_pool = None
-    # settling's clips, made once (beats never on HOLD), by worker processes: the parent must not run
-    # torch's thread pool before it forks the recipes (a forked child would hang in its first op)
+    # settling's clips (seed 0's), made once (beats never on HOLD: every settling recipe holds it
+    # out), by worker processes: the parent must not run torch's thread pool before it forks the
+    # recipes (a forked child would hang in its first op)
     if any(RECIPES[n].get("settle") for n in names):
-        settle_pool = train_tiny.build_pool(max(16, int(450 * min(1.0, a.clips / 3000))), 0 + train_tiny.SETTLE_SEED,
+        settle_pool = train_tiny.build_pool(max(16, int(450 * min(1.0, a.clips / 3000))), train_tiny.SETTLE_SEED,
                                             MuFunConfig.tiny(), print, tuple(h for h in synth.HITS if h not in HOLD),
                                             None, train_tiny.SETTLE_SHARE, train_tiny.SETTLE)
         print(f"settling pool in {time.perf_counter() - t0:.0f} s", flush=True)

@@ -400,6 +400,24 @@ def test_held_out_families_never_reach_training():
     assert sounds and not any(f in s.split("+") for s in sounds for f in ("hihat_open", "pluck"))
 
 
+@needs_weights
+def test_settling_uses_clips_made_earlier_when_given(tmp_path, monkeypatch):
+    """``train(settle_pool=...)`` (explore_tiny makes settling's clips once for every recipe)
+    settles on those clips and makes none of its own."""
+    from mufun.config import MuFunConfig
+    from mufun.tiny import train as train_tiny
+
+    pool = train_tiny.build_pool(9, 5, MuFunConfig.tiny(), log=lambda s: None, workers=1,
+                                 shares=train_tiny.SETTLE_SHARE, rough=train_tiny.SETTLE)
+    drawn = []
+    real_sample = train_tiny.sample_clip
+    monkeypatch.setattr(train_tiny, "sample_clip", lambda p, *a: drawn.append(p) or real_sample(p, *a))
+    monkeypatch.setattr(train_tiny, "build_pool", lambda *a, **kw: pytest.fail("settling made its own clips"))
+    out = train_tiny.train(tmp_path / "s", 1, 1, 1e-3, 0, 0, log=lambda s: None, settle_steps=2,
+                           settle_from=ASSET, settle_pool=pool)
+    assert drawn and all(p is pool for p in drawn) and (out / "model.safetensors.index.json").exists()
+
+
 def test_eval_fit_asks_the_clips_training_made():
     """``eval --fit N`` grades the first clips of the shipped recipe's pool: the same clips
     ``build_pool`` makes (same labels, same samples), tempo on beats and note on tones."""

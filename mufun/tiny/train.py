@@ -396,7 +396,8 @@ def train(out: Path, steps: int, batch: int, lr: float, seed: int, n_clips: int,
     beat tracks never use the hit families in ``hold_out``. ``shares``: how often each family is
     drawn (default ``FAMILY_SHARE``); ``pool``: the main run's clips made earlier (``build_pool``),
     else they are made here. ``settle_from``: skip the main run and settle the weights saved in
-    that folder; ``settle_pool``: settling's clips made earlier. The shipped weights are trained on the CPU (``device`` "cuda" is for exploring)."""
+    that folder; ``settle_pool``: settling's clips made earlier. The shipped weights are trained on
+    the CPU (``device`` "cuda" is for exploring)."""
     shares = shares or FAMILY_SHARE
     start = time.perf_counter()
     torch.manual_seed(seed)
