@@ -319,7 +319,7 @@ def test_the_onset_probes_weight_scales_its_loss_and_the_cli_sets_it(tmp_path, m
     def loss(ex, weight):
         monkeypatch.setattr(train_tiny, "ONSET_WEIGHT", weight)
         rows = torch.randn(ex.features.shape[0], 300, cfg.hidden_size, generator=torch.Generator().manual_seed(1))
-        return float(train_tiny.probe_loss(heads, [ex], rows))
+        return float(train_tiny.probe_loss(heads, [ex], rows).detach())
 
     b0, b1, b3 = (loss(beat, w) for w in (0.0, 1.0, 3.0))
     assert b1 > b0 and abs((b3 - b0) - 3 * (b1 - b0)) < 1e-4  # the onset term, three times over
