@@ -21,12 +21,12 @@ import json
 import multiprocessing
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from mufun.config import MuFunConfig  # noqa: E402
-from mufun.tiny.eval import Result  # noqa: E402
 from mufun.tiny import synth  # noqa: E402
 from mufun.tiny import train as train_tiny  # noqa: E402
 
@@ -48,7 +48,7 @@ RECIPES = {
     "K": dict(steps=2500, batch=3, lr=2e-3, shares="beats"),
     # third round (the whole shipped recipe, main run and settling, two families held out, two
     # seeds each): LT's recipe; half the beat clips with one or two mel bands blanked
-    # while training (train.FREQ_MASK); the onset probe weighted 3x (train.ONSET_WEIGHT)
+    # while training (train.FREQ_MASK); the onset probe weighed 3x (onset_weight)
     **{f"{k}{seed}": dict(steps=2900, batch=3, lr=2e-3, shares="tones", hold=HOLD, seed=seed, settle=True, **kw)
        for k, kw in (("LT", {}), ("FM", {"fmask": 0.5}), ("ON", {"onset": 3.0})) for seed in (0, 1)},
 }
@@ -67,7 +67,6 @@ def _run(name: str, pools, out: Path, q, device: str, scale: float) -> None:
     from mufun.tiny import eval as ev
     r = RECIPES[name]
     torch.set_num_threads(2)
-    train_tiny.ONSET_WEIGHT = r.get("onset", 1.0)  # 1: the recipe's
     train_tiny.FREQ_MASK = r.get("fmask", 0.0)
     hold = r.get("hold", ())
     log = open(out / f"train_{name}.log", "w")
@@ -76,7 +75,8 @@ def _run(name: str, pools, out: Path, q, device: str, scale: float) -> None:
     train_tiny.train(out / name, max(2, int(r["steps"] * scale)), r["batch"], r["lr"], r.get("seed", 0), 0,
                      log=lambda s: print(s, file=log, flush=True), hold_out=hold, device=device,
                      shares=SHARES[r["shares"]], pool=pool,
-                     settle_steps=max(2, int(300 * scale)) if r.get("settle") else 0, settle_pool=settle_pool)
+                     settle_steps=max(2, int(300 * scale)) if r.get("settle") else 0, settle_pool=settle_pool,
+                     onset_weight=r.get("onset", train_tiny.ONSET_WEIGHT))
     train_s = time.perf_counter() - t0
     svc = MuFunService.load(str(out / name))
     res = {"train_s": round(train_s), **{k: v for k, v in r.items() if k != "hold"}, "hold": list(hold)}
@@ -85,7 +85,7 @@ def _run(name: str, pools, out: Path, q, device: str, scale: float) -> None:
         groups = (lambda: ev.tempo_by_hit(svc, hold or synth.HITS, n(20), 4000),
                   lambda: ev.exam(svc, n(128), 9000, kinds=("tempo",)),
                   lambda: ev.exam(svc, n(64), 9000, kinds=("note", "timbre", "loudness")),
-                  lambda: [Result("v2 tempo", *_count(ev.evaluate(svc, n(100), 4242, kinds=("tempo",))))])
+                  lambda: [replace(x, kind="v2 tempo") for x in ev.evaluate(svc, n(100), 4242, kinds=("tempo",))])
     else:
         n0 = max(1, int(40 * scale ** 0.5))
         groups = (lambda: ev.evaluate(svc, n0, 1000),
@@ -97,10 +97,6 @@ def _run(name: str, pools, out: Path, q, device: str, scale: float) -> None:
         res["done_s"] = round(time.perf_counter() - t0)
         q.put((name, dict(res)))  # every group as it ends: a run cut off still reports what it had
     q.put((name, None))
-
-
-def _count(results) -> tuple[int, int, float]:
-    return sum(x.correct for x in results), sum(x.total for x in results), 0.25
 
 
 def main() -> int:

@@ -156,6 +156,17 @@ def test_training_refuses_what_it_cannot_do_before_it_starts(args, tmp_path, cap
     assert not (tmp_path / "x").exists()
 
 
+@pytest.mark.parametrize("weight", ["-1", "nan"])
+def test_training_refuses_an_onset_weight_below_zero(weight, tmp_path, capsys):
+    from mufun.tiny.train import main
+
+    with pytest.raises(SystemExit) as e:
+        main(["--out", str(tmp_path / "x"), "--onset-weight", weight])
+    err = capsys.readouterr().err
+    assert e.value.code == 2 and "--onset-weight must be 0 or more" in err and "Traceback" not in err
+    assert not (tmp_path / "x").exists()
+
+
 def test_beats_can_stop_dead_over_digital_silence():
     """``synth.Rough``: hits cut off where they fall ``cut_db`` below their peak, tracks over digital
     silence (nothing before the first hit), said in the track's sound; the families still read."""
@@ -317,16 +328,16 @@ def test_the_onset_probes_weight_scales_its_loss_and_the_cli_sets_it(tmp_path, m
     heads = train_tiny.probes(cfg)
 
     def loss(ex, weight):
-        monkeypatch.setattr(train_tiny, "ONSET_WEIGHT", weight)
         rows = torch.randn(ex.features.shape[0], 300, cfg.hidden_size, generator=torch.Generator().manual_seed(1))
-        return float(train_tiny.probe_loss(heads, [ex], rows).detach())
+        return float(train_tiny.probe_loss(heads, [ex], rows, onset_weight=weight).detach())
 
     b0, b1, b3 = (loss(beat, w) for w in (0.0, 1.0, 3.0))
     assert b1 > b0 and abs((b3 - b0) - 3 * (b1 - b0)) < 1e-4  # the onset term, three times over
     assert loss(tone, 0.0) == loss(tone, 3.0)
     seen = {}
-    monkeypatch.setattr(train_tiny, "train", lambda *a, **kw: seen.update(weight=train_tiny.ONSET_WEIGHT))
-    assert train_tiny.main(["--out", str(tmp_path / "x"), "--onset-weight", "3"]) == 0 and seen["weight"] == 3.0
+    monkeypatch.setattr(train_tiny, "train", lambda *a, **kw: seen.update(kw))
+    assert train_tiny.main(["--out", str(tmp_path / "x"), "--onset-weight", "3"]) == 0 and seen["onset_weight"] == 3.0
+    assert train_tiny.main(["--out", str(tmp_path / "x")]) == 0 and seen["onset_weight"] == 1.0
 
 
 def test_band_masks_blank_whole_bands_at_the_floor():

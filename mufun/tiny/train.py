@@ -189,9 +189,10 @@ def questions_for(ex: Example, rng: np.random.Generator):
 
 # weight of the per-row probes (every audio row names the clip's labels) against the mean probes
 ROW_WEIGHT = 1.0
-# weight of the onset probe's loss beside the label probes' (--onset-weight sets it): 3 heard the
-# exam's tempo better than 1 in two runs of each on a GPU, but its run on this CPU (LO) was worse
-# on every count than the shipped LT (README "The onset probe weighed 3x"): the recipe keeps 1
+# weight of the onset probe's loss beside the label probes' (--onset-weight, train(onset_weight=)):
+# 3 heard the exam's tempo better than 1 in two runs of each on a GPU, but its run on this CPU (LO)
+# was worse on every count but one than the shipped LT (README "The onset probe weighed 3x"): the
+# recipe keeps 1
 ONSET_WEIGHT = 1.0
 # exploring only (scripts/explore_tiny.py sets it; the shipped recipe keeps 0): the share of beat
 # clips whose log-mel loses one or two bands of 8-32 mel bins (set to the chunk's floor, as a
@@ -231,7 +232,8 @@ def real_rows(ex: Example, rows_per_chunk: int) -> int:
     return max(1, min(n, math.ceil(ex.clip.used_s * (rows_per_chunk / 30))))
 
 
-def probe_loss(heads: torch.nn.ModuleDict, clips: list[Example], rows: torch.Tensor) -> torch.Tensor:
+def probe_loss(heads: torch.nn.ModuleDict, clips: list[Example], rows: torch.Tensor,
+               onset_weight: float = ONSET_WEIGHT) -> torch.Tensor:
     """Cross-entropy of each kind's probe on the clip's mean audio embedding and of its row probe
     on every real row (the two averaged together), plus the onset probe's binary cross-entropy
     on every real row of a beat clip."""
@@ -253,7 +255,7 @@ def probe_loss(heads: torch.nn.ModuleDict, clips: list[Example], rows: torch.Ten
             onset.append(F.binary_cross_entropy_with_logits(heads["onset"](r).squeeze(-1),
                                                             onset_targets(ex, real, per_second).to(dev)))
     loss = torch.stack(losses).mean()
-    return loss + ONSET_WEIGHT * torch.stack(onset).mean() if onset else loss
+    return loss + onset_weight * torch.stack(onset).mean() if onset else loss
 
 
 def embed_many(model: MuFunModel, items: list[tuple[list[int], torch.Tensor, list[int]]]) -> list[torch.Tensor]:
@@ -269,7 +271,7 @@ def embed_many(model: MuFunModel, items: list[tuple[list[int], torch.Tensor, lis
 
 def batch_loss(model: MuFunModel, clips: list[Example], rng: np.random.Generator, cfg: MuFunConfig,
                tok, heads: torch.nn.ModuleDict | None = None, with_acc: bool = True,
-               bf16: bool = False) -> tuple[torch.Tensor, float | None]:
+               bf16: bool = False, onset_weight: float = ONSET_WEIGHT) -> tuple[torch.Tensor, float | None]:
     """Cross-entropy on the answer tokens only (the 151 936-row head runs on those rows alone),
     and the share of answer tokens the model's top choice gets right (``with_acc``: an argmax
     over the vocabulary, 2 % of a step, so training asks only when it prints). ``bf16``: the
@@ -313,16 +315,17 @@ def batch_loss(model: MuFunModel, clips: list[Example], rng: np.random.Generator
     loss = F.cross_entropy(logits.float(), gold_t)
     acc = float((logits.detach().argmax(-1) == gold_t).float().mean()) if with_acc else None
     if heads is not None:
-        loss = loss + probe_loss(heads, clips, rows)
+        loss = loss + probe_loss(heads, clips, rows, onset_weight)
     return loss, acc
 
 
 def fit(model: MuFunModel, pool: dict[str, list[Example]], steps: int, batch: int, lr: float,
         rng: np.random.Generator, cfg: MuFunConfig, tok, heads: torch.nn.ModuleDict | None = None, log=print,
-        shares: dict[str, float] | None = None, bf16: bool = False) -> None:
+        shares: dict[str, float] | None = None, bf16: bool = False,
+        onset_weight: float = ONSET_WEIGHT) -> None:
     """``steps`` AdamW steps on clips drawn from ``pool``: a warm-up, then a cosine from ``lr`` down
     to a tenth of it. ``heads``: the training-only probes, trained beside the model (None: the
-    answers' loss alone)."""
+    answers' loss alone; ``onset_weight``: the onset probe's weight among them)."""
     params = [*model.parameters(), *(heads.parameters() if heads is not None else ())]
     model.train()
     # fused: one kernel over all tensors, 11 ms a step here against 51 ms for the default loop
@@ -335,7 +338,8 @@ def fit(model: MuFunModel, pool: dict[str, list[Example]], steps: int, batch: in
     for step in range(1, steps + 1):
         clips = [sample_clip(pool, rng, shares) for _ in range(batch)]
         show = step % 25 == 0 or step == steps
-        loss, acc = batch_loss(model, clips, rng, cfg, tok, heads, with_acc=show, bf16=bf16)
+        loss, acc = batch_loss(model, clips, rng, cfg, tok, heads, with_acc=show, bf16=bf16,
+                               onset_weight=onset_weight)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(params, 1.0)
@@ -391,12 +395,14 @@ def train(out: Path, steps: int, batch: int, lr: float, seed: int, n_clips: int,
           hold_out: tuple[str, ...] = (), device: str = "cpu", workers: int | None = None,
           shares: dict[str, float] | None = None, pool: dict[str, list[Example]] | None = None,
           bf16: bool = False, settle_steps: int = 0, settle_lr: float = 5e-4, settle_clips: int = 450,
-          settle_from: Path | None = None, settle_pool: dict[str, list[Example]] | None = None) -> Path:
+          settle_from: Path | None = None, settle_pool: dict[str, list[Example]] | None = None,
+          onset_weight: float = ONSET_WEIGHT) -> Path:
     """Train from scratch and save to ``out``, then settle (``settle_steps``; 0: no settling);
     beat tracks never use the hit families in ``hold_out``. ``shares``: how often each family is
     drawn (default ``FAMILY_SHARE``); ``pool``: the main run's clips made earlier (``build_pool``),
     else they are made here. ``settle_from``: skip the main run and settle the weights saved in
-    that folder; ``settle_pool``: settling's clips made earlier. The shipped weights are trained on
+    that folder; ``settle_pool``: settling's clips made earlier; ``onset_weight``: the onset probe's
+    weight in the main run. The shipped weights are trained on
     the CPU (``device`` "cuda" is for exploring)."""
     shares = shares or FAMILY_SHARE
     start = time.perf_counter()
@@ -417,8 +423,10 @@ def train(out: Path, steps: int, batch: int, lr: float, seed: int, n_clips: int,
         data_s = time.perf_counter() - start
         model = MuFunModel(cfg).to(device)
         t0 = time.perf_counter()
+        if onset_weight != ONSET_WEIGHT:
+            log(f"onset probe weighed {onset_weight:g} (the recipe: {ONSET_WEIGHT:g})")
         fit(model, pool, steps, batch, lr, np.random.default_rng(seed + 1), cfg, tok, probes(cfg).to(device),
-            log, shares, bf16)
+            log, shares, bf16, onset_weight)
         save(model.cpu(), cfg, out, qwen3_tokenizer_dir(), shards=1)
         log(f"saved {out}: data {data_s:.0f} s, steps {(time.perf_counter() - t0) / 60:.1f} min, "
             f"{(time.perf_counter() - start) / 60:.1f} min in all")
@@ -439,7 +447,6 @@ def train(out: Path, steps: int, batch: int, lr: float, seed: int, n_clips: int,
 
 
 def main(argv: list[str] | None = None) -> int:
-    global ONSET_WEIGHT
     p = argparse.ArgumentParser(prog="python -m mufun.tiny.train", description=__doc__.splitlines()[0])
     p.add_argument("--out", type=Path, default=Path("assets/mufun-tiny"))
     # many small steps: at the same CPU time, 2 500 steps of 3 clips learned notes and tempo better
@@ -468,13 +475,15 @@ def main(argv: list[str] | None = None) -> int:
     a = p.parse_args(argv)
     if a.settle_steps < 0 or a.steps < 1:
         p.error("--steps must be 1 or more and --settle-steps 0 or more")
+    if not a.onset_weight >= 0:
+        p.error("--onset-weight must be 0 or more")
     if a.settle_from is not None and not (a.settle_from / INDEX).is_file():
         p.error(f"--settle-from: {a.settle_from.name or a.settle_from} holds no weights a training run saved")
     hold = tuple(h.strip() for h in a.hold_out_hits.split(",") if h.strip())
-    ONSET_WEIGHT = a.onset_weight
     train(a.out, a.steps, a.batch, a.lr, a.seed, a.clips, log=lambda s: print(s, flush=True), hold_out=hold,
           device=a.device, workers=a.workers, bf16=a.bf16_encoder, settle_steps=a.settle_steps,
-          settle_lr=a.settle_lr, settle_clips=a.settle_clips, settle_from=a.settle_from)
+          settle_lr=a.settle_lr, settle_clips=a.settle_clips, settle_from=a.settle_from,
+          onset_weight=a.onset_weight)
     return 0
 
 
