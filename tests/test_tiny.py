@@ -686,6 +686,44 @@ def test_eval_refuses_a_hit_family_it_does_not_play(capsys):
     assert "Traceback" not in err
 
 
+def test_eval_per_hit_cut_asks_the_same_tracks_with_every_hit_cut(monkeypatch, capsys):
+    """``--per-hit N --cut-db LO HI`` asks the per-family tracks again (the same tempos) with every
+    hit stopping dead LO-HI dB below its peak over digital silence; it needs --per-hit and a
+    sensible range, refused in the project's words before any model loads."""
+    import json
+    import re
+    from types import SimpleNamespace
+
+    from mufun.config import MuFunConfig
+    from mufun.tiny import eval as ev
+
+    asked = []
+    monkeypatch.setattr(ev, "ask", lambda svc, clip, q, max_new_tokens=16: "It is 90 BPM.")
+    svc = SimpleNamespace(cfg=MuFunConfig.tiny())
+    plain = ev.tempo_by_hit(svc, ("kick_low", "pluck"), 4, seed=3, log=asked.append)
+    cut = ev.tempo_by_hit(svc, ("kick_low", "pluck"), 4, seed=3, log=asked.append, cut_db=(20, 26))
+    assert [r.correct for r in plain] == [r.correct for r in cut] == [1, 1]  # tempos balanced: one 90 in 4
+    tempos = [line.split()[1] for line in asked]
+    assert tempos[:8] == tempos[8:]
+    assert not any(" cut " in line or "silent" in line for line in asked[:8])
+    assert all(re.search(r"(kick_low|pluck) cut 2[0-6] dB silent", line) for line in asked[8:])
+
+    monkeypatch.setattr(ev.MuFunService, "load", staticmethod(lambda model: svc))
+    assert ev.main(["--per-kind", "0", "--per-hit", "1", "--hits", "click", "--cut-db", "20", "26", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert list(out["tempo by hit family, every hit cut 20-26 dB below its peak, over silence"]) == ["tempo:click"]
+
+    for argv, said in ((["--cut-db", "20", "26"], "--cut-db goes with --per-hit N"),
+                       (["--per-hit", "2", "--cut-db", "30", "20"], "0 < LO <= HI <= 90"),
+                       (["--per-hit", "2", "--cut-db", "nan", "20"], "0 < LO <= HI <= 90")):
+        monkeypatch.setattr(ev.MuFunService, "load", staticmethod(lambda model: pytest.fail("loaded a model")))
+        with pytest.raises(SystemExit) as e:
+            ev.main(argv)
+        assert e.value.code == 2
+        err = capsys.readouterr().err
+        assert said in err and "Traceback" not in err
+
+
 @needs_weights
 def test_row_probe_counts_the_answers_that_name_each_clips_tempo(monkeypatch, capsys):
     """``scripts/row_probe.py --answers``: every held-out clip is asked once, and an answer counts

@@ -12,6 +12,9 @@ answers can then only come from the question, so accuracy should fall to chance.
 labels too), a generator training never calls; an answer is plausible within ``PLAUSIBLE_BPM``
 of the true tempo. ``--takes K`` records K different takes of each tempo; ``--cuts N`` cuts one
 100 BPM recording at N start times, as a microphone catches it wherever the user presses Record.
+``--per-hit N`` asks the tempo of N beat tracks played on each hit family; with ``--cut-db LO HI``
+it asks the same tracks again with every hit stopping dead LO-HI dB below its peak, over
+digital silence (a sample cut short: the cut is a click of its own).
 ``--by-length N`` asks the tempo of N beat tracks at each of a few lengths (4 s to two chunks),
 and each other kind asked (note, timbre, loudness) of N clips at 1, 2, 3 and 6 s.
 ``--kinds tempo`` asks only the tempo (of the same clips a full run asks), e.g. on a larger set.
@@ -95,10 +98,14 @@ def _ask_kind(svc: MuFunService, kind: str, name: str, n: int, rng: np.random.Ge
 
 
 def tempo_by_hit(svc: MuFunService, families=synth.HITS, per_family: int = 16, seed: int = 4000,
-                 log=None) -> list[Result]:
-    """Tempo on beat tracks played on one hit family at a time (tempos balanced)."""
+                 log=None, cut_db: tuple[float, float] | None = None) -> list[Result]:
+    """Tempo on beat tracks played on one hit family at a time (tempos balanced). ``cut_db``:
+    every hit stops dead between those levels below its peak, over digital silence, as a plain
+    synthesizer cuts a sample short (``synth.stop_dead``)."""
     rng = np.random.default_rng(seed)
-    return [_ask_kind(svc, "tempo", f"tempo:{fam}", per_family, rng, log, hits=(fam,)) for fam in families]
+    rough = synth.Rough() if cut_db is None else synth.Rough(cut=1.0, cut_db=cut_db, silent=1.0)
+    return [_ask_kind(svc, "tempo", f"tempo:{fam}", per_family, rng, log, hits=(fam,), rough=rough)
+            for fam in families]
 
 
 BY_LENGTH_S = (4, 6, 8, 12, 20, 35)  # from a few beats to two 30 s chunks
@@ -271,6 +278,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--per-hit", type=how_many, default=0, help="also tempo on N beat tracks of each hit family")
     p.add_argument("--hits", type=names_of(synth.HITS, "hit family we play"), default=synth.HITS,
                    help="comma-separated hit families for --per-hit (default: all)")
+    p.add_argument("--cut-db", type=float, nargs=2, metavar=("LO", "HI"), default=None,
+                   help="with --per-hit: also the same tracks' tempo with every hit stopping dead LO-HI dB "
+                   "below its peak, over digital silence")
     p.add_argument("--by-length", type=how_many, default=0, help="also tempo on N beat tracks of each length in "
                    f"{', '.join(f'{s:g}' for s in BY_LENGTH_S)} seconds, and each other kind asked on N clips of "
                    f"{', '.join(f'{s:g}' for s in SHORT_S)} seconds")
@@ -283,12 +293,22 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--verbose", action="store_true")
     p.add_argument("--json", action="store_true")
     a = p.parse_args(argv)
+    if a.cut_db is not None:
+        if not a.per_hit:
+            p.error("--cut-db goes with --per-hit N: it cuts the hits of those tracks")
+        lo, hi = a.cut_db
+        if not 0 < lo <= hi <= 90:
+            p.error("--cut-db takes two levels in dB below a hit's peak, 0 < LO <= HI <= 90")
     svc = MuFunService.load(a.model)
     log = (lambda s: print(s, flush=True)) if a.verbose else None
     t0 = time.perf_counter()
     runs = {"with audio": evaluate(svc, a.per_kind, a.seed, log, kinds=a.kinds)}
     if a.per_hit:
         runs["tempo by hit family"] = tempo_by_hit(svc, a.hits, a.per_hit, a.seed + 3000, log)
+    if a.per_hit and a.cut_db:
+        lo, hi = a.cut_db
+        runs[f"tempo by hit family, every hit cut {lo:g}-{hi:g} dB below its peak, over silence"] = \
+            tempo_by_hit(svc, a.hits, a.per_hit, a.seed + 3000, log, cut_db=(lo, hi))
     if a.by_length and "tempo" in a.kinds:
         runs["tempo by length"] = kinds_by_length(svc, per_length=a.by_length, seed=a.seed + 6000, log=log)
     short = [k for k in a.kinds if k not in ("tempo", "quality")]  # chord quality is not learned
