@@ -145,7 +145,8 @@ def test_the_machine_line_names_what_a_runs_bits_depend_on():
     assert f"torch {torch.__version__}" in one and f"numpy {np.__version__}" in one
 
 
-@pytest.mark.parametrize("args", [["--settle-from", "no-such-run"], ["--settle-steps", "-1"], ["--steps", "0"]])
+@pytest.mark.parametrize("args", [["--settle-from", "no-such-run"], ["--settle-steps", "-1"], ["--steps", "0"],
+                                  ["--late-clips", "-1"]])
 def test_training_refuses_what_it_cannot_do_before_it_starts(args, tmp_path, capsys):
     from mufun.tiny.train import main
 
@@ -164,6 +165,17 @@ def test_training_refuses_an_onset_weight_below_zero(weight, tmp_path, capsys):
         main(["--out", str(tmp_path / "x"), "--onset-weight", weight])
     err = capsys.readouterr().err
     assert e.value.code == 2 and "--onset-weight must be 0 or more" in err and "Traceback" not in err
+    assert not (tmp_path / "x").exists()
+
+
+@pytest.mark.parametrize("share", ["-0.1", "1.5", "nan"])
+def test_training_refuses_a_late_share_outside_zero_to_one(share, tmp_path, capsys):
+    from mufun.tiny.train import main
+
+    with pytest.raises(SystemExit) as e:
+        main(["--out", str(tmp_path / "x"), "--late-clips", "10", "--late-share", share])
+    err = capsys.readouterr().err
+    assert e.value.code == 2 and "--late-share must lie between 0 and 1" in err and "Traceback" not in err
     assert not (tmp_path / "x").exists()
 
 
@@ -464,6 +476,43 @@ def test_a_pool_made_earlier_loses_its_held_out_beats(tmp_path, monkeypatch):
     train_tiny.train(tmp_path / "m", steps=6, batch=3, lr=1e-3, seed=0, n_clips=0, log=lambda s: None,
                      hold_out=hold, pool=pool)
     assert len(seen) == 18 and not any(set(hold) & set(train_tiny.played_on(e)) for e in seen)
+
+
+def test_late_cut_tracks_replace_only_beat_draws_from_their_step(tmp_path, monkeypatch):
+    """The recipe's late cuts: from ``LATE_FROM`` of the main run on, some beat draws become beat
+    tracks whose every hit stops dead (``LATE``); before that step, and for tones and chords, the
+    draws are the pool's own. The late tracks are made from their own seed, beats only, and a
+    held-out family never reaches a step through them."""
+    from mufun.config import MuFunConfig
+    from mufun.tiny import train as train_tiny
+
+    cfg = MuFunConfig.tiny()
+    jobs = train_tiny.pool_jobs(20, 7, shares={"beat": 1.0, "tone": 0.0, "chord": 0.0}, rough=train_tiny.LATE)
+    assert len(jobs) == 20 and {j[0] for j in jobs} == {"beat"}
+    late_pool = train_tiny.build_pool(12, 7, cfg, log=lambda s: None, workers=1,
+                                      shares={"beat": 1.0, "tone": 0.0, "chord": 0.0}, rough=train_tiny.LATE)["beat"]
+    assert len(late_pool) == 12 and all(" cut " in ex.sound for ex in late_pool)
+    assert all(12 <= int(ex.sound.split(" cut ")[1].split()[0]) <= 40 for ex in late_pool)
+
+    pool = train_tiny.build_pool(12, 4, cfg, log=lambda s: None, workers=1)
+    late = train_tiny.Late(late_pool, from_step=3, share=1.0, rng=np.random.default_rng(0))
+    beat, tone = pool["beat"][0], pool["tone"][0]
+    assert late.swap(beat, 2) is beat and late.swap(tone, 9) is tone
+    assert late.swap(beat, 3) in late_pool
+    never = train_tiny.Late(late_pool, from_step=0, share=0.0, rng=np.random.default_rng(0))
+    assert never.swap(beat, 5) is beat
+
+    seen, draw = [], train_tiny.Late.swap
+    monkeypatch.setattr(train_tiny.Late, "swap", lambda self, ex, step: seen.append((step, draw(self, ex, step))) or seen[-1][1])
+    hold = train_tiny.played_on(late_pool[0])
+    logs = []
+    train_tiny.train(tmp_path / "m", steps=4, batch=3, lr=1e-3, seed=0, n_clips=0, log=logs.append,
+                     pool=pool, late_pool=late_pool, hold_out=hold)
+    assert len(seen) == 12
+    late_ids = {id(ex) for ex in late_pool}
+    assert not any(id(ex) in late_ids for step, ex in seen if step < int(train_tiny.LATE_FROM * 4))
+    assert not any(set(hold) & set(train_tiny.played_on(ex)) for _, ex in seen)
+    assert any(line.startswith("late cuts: from step 2") for line in logs)
 
 
 def test_training_clips_vary_as_recordings_do():

@@ -136,7 +136,7 @@ def pool_jobs(n_clips: int, seed: int, hits: tuple[str, ...] = synth.HITS,
     rough its beat tracks may be)."""
     shares = shares or FAMILY_SHARE
     rng = np.random.default_rng(seed)
-    sizes = {f: max(1, round(n_clips * shares[f])) for f in synth.FAMILY_KINDS}
+    sizes = {f: max(1, round(n_clips * shares[f])) if shares[f] > 0 else 0 for f in synth.FAMILY_KINDS}
     order = [f for f in synth.FAMILY_KINDS for _ in range(sizes[f])]
     order = [order[i] for i in rng.permutation(len(order))]
     return [(fam, seq, hits, rough) for fam, seq in zip(order, np.random.SeedSequence(seed).spawn(len(order)))]
@@ -319,13 +319,30 @@ def batch_loss(model: MuFunModel, clips: list[Example], rng: np.random.Generator
     return loss, acc
 
 
+@dataclass
+class Late:
+    """Clips that replace some of a run's beat draws from step ``from_step`` on: each beat track
+    drawn then is swapped, with probability ``share``, for one of ``clips`` (``rng`` decides, so
+    the run's other draws stay as they were)."""
+    clips: list[Example]
+    from_step: int
+    share: float
+    rng: np.random.Generator
+
+    def swap(self, ex: Example, step: int) -> Example:
+        if step >= self.from_step and ex.family == "beat" and self.clips and self.rng.random() < self.share:
+            return self.clips[int(self.rng.integers(len(self.clips)))]
+        return ex
+
+
 def fit(model: MuFunModel, pool: dict[str, list[Example]], steps: int, batch: int, lr: float,
         rng: np.random.Generator, cfg: MuFunConfig, tok, heads: torch.nn.ModuleDict | None = None, log=print,
         shares: dict[str, float] | None = None, bf16: bool = False,
-        onset_weight: float = ONSET_WEIGHT) -> None:
+        onset_weight: float = ONSET_WEIGHT, late: Late | None = None) -> None:
     """``steps`` AdamW steps on clips drawn from ``pool``: a warm-up, then a cosine from ``lr`` down
     to a tenth of it. ``heads``: the training-only probes, trained beside the model (None: the
-    answers' loss alone; ``onset_weight``: the onset probe's weight among them)."""
+    answers' loss alone; ``onset_weight``: the onset probe's weight among them); ``late``: beat
+    tracks that replace some beat draws late in the run."""
     params = [*model.parameters(), *(heads.parameters() if heads is not None else ())]
     model.train()
     # fused: one kernel over all tensors, 11 ms a step here against 51 ms for the default loop
@@ -337,6 +354,8 @@ def fit(model: MuFunModel, pool: dict[str, list[Example]], steps: int, batch: in
     ema_loss = None
     for step in range(1, steps + 1):
         clips = [sample_clip(pool, rng, shares) for _ in range(batch)]
+        if late is not None:
+            clips = [late.swap(ex, step) for ex in clips]
         show = step % 25 == 0 or step == steps
         loss, acc = batch_loss(model, clips, rng, cfg, tok, heads, with_acc=show, bf16=bf16,
                                onset_weight=onset_weight)
@@ -373,6 +392,16 @@ SETTLE = synth.Rough(cut=0.5, cut_db=(6.0, 45.0), silent=0.25, spike=0.2, edge=0
 SETTLE_SHARE = {"beat": 0.68, "tone": 0.25, "chord": 0.07}
 SETTLE_SEED = 100
 
+# Late cuts (``--late-clips``; tried, not the recipe: README "Late cuts"): in the main run's second
+# half (from step LATE_FROM x steps), a share of the beat draws are beat tracks whose every hit
+# stops dead 12-40 dB below its peak, 30 % of them over digital silence (``late_clips`` of them,
+# made with the pool from the run's seed + LATE_SEED). The onset probe, still trained then, marks
+# only where hits start, so the encoder learns that a cut is no beat. Drawn from the start (run Y)
+# such tracks slowed the learning of tempo; settling alone (300 steps, no probes) does not teach a
+# long sound's cut 20-26 dB down to pass.
+LATE = synth.Rough(cut=1.0, cut_db=(12.0, 40.0), silent=0.3)
+LATE_CLIPS, LATE_FROM, LATE_SHARE, LATE_SEED = 400, 0.5, 0.4, 200
+
 
 def machine() -> str:
     """What a run's bits depend on besides its seed: the CPU (its math libraries pick their kernels
@@ -396,13 +425,16 @@ def train(out: Path, steps: int, batch: int, lr: float, seed: int, n_clips: int,
           shares: dict[str, float] | None = None, pool: dict[str, list[Example]] | None = None,
           bf16: bool = False, settle_steps: int = 0, settle_lr: float = 5e-4, settle_clips: int = 450,
           settle_from: Path | None = None, settle_pool: dict[str, list[Example]] | None = None,
-          onset_weight: float = ONSET_WEIGHT) -> Path:
+          onset_weight: float = ONSET_WEIGHT, late_clips: int = 0,
+          late_pool: list[Example] | None = None, late_share: float = LATE_SHARE) -> Path:
     """Train from scratch and save to ``out``, then settle (``settle_steps``; 0: no settling);
     beat tracks never use the hit families in ``hold_out``. ``shares``: how often each family is
     drawn (default ``FAMILY_SHARE``); ``pool``: the main run's clips made earlier (``build_pool``),
     else they are made here. ``settle_from``: skip the main run and settle the weights saved in
     that folder; ``settle_pool``: settling's clips made earlier; ``onset_weight``: the onset probe's
-    weight in the main run. The shipped weights are trained on
+    weight in the main run; ``late_clips``: how many cut beat tracks the main run's second half
+    draws from (``LATE``; 0: none), ``late_pool``: those made earlier, ``late_share``: the share of
+    beat draws they replace. The shipped weights are trained on
     the CPU (``device`` "cuda" is for exploring)."""
     shares = shares or FAMILY_SHARE
     start = time.perf_counter()
@@ -420,13 +452,22 @@ def train(out: Path, steps: int, batch: int, lr: float, seed: int, n_clips: int,
             pool = build_pool(n_clips, seed, cfg, log, hits, workers, shares)
         else:  # clips made earlier: drop the beat tracks played on a held-out family
             pool = {f: [ex for ex in exs if not set(hold_out) & set(played_on(ex))] for f, exs in pool.items()}
+        if late_pool is None and late_clips:
+            late_pool = build_pool(late_clips, seed + LATE_SEED, cfg, log, hits, workers,
+                                   {"beat": 1.0, "tone": 0.0, "chord": 0.0}, LATE)["beat"]
+        elif late_pool is not None:
+            late_pool = [ex for ex in late_pool if not set(hold_out) & set(played_on(ex))]
         data_s = time.perf_counter() - start
         model = MuFunModel(cfg).to(device)
         t0 = time.perf_counter()
         if onset_weight != ONSET_WEIGHT:
             log(f"onset probe weighed {onset_weight:g} (the recipe: {ONSET_WEIGHT:g})")
+        late = Late(late_pool, int(LATE_FROM * steps), late_share, np.random.default_rng(seed + LATE_SEED + 1)) \
+            if late_pool else None
+        if late is not None:
+            log(f"late cuts: from step {late.from_step}, {late_share:.0%} of beat draws from {len(late_pool)} cut tracks")
         fit(model, pool, steps, batch, lr, np.random.default_rng(seed + 1), cfg, tok, probes(cfg).to(device),
-            log, shares, bf16, onset_weight)
+            log, shares, bf16, onset_weight, late)
         save(model.cpu(), cfg, out, qwen3_tokenizer_dir(), shards=1)
         log(f"saved {out}: data {data_s:.0f} s, steps {(time.perf_counter() - t0) / 60:.1f} min, "
             f"{(time.perf_counter() - start) / 60:.1f} min in all")
@@ -457,6 +498,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--lr", type=float, default=2e-3)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--clips", type=int, default=3000, help="synthetic clips made before training")
+    p.add_argument("--late-clips", type=int, default=0,
+                   help=f"cut beat tracks drawn in the main run's second half (0, the recipe: none; tried: {LATE_CLIPS})")
+    p.add_argument("--late-share", type=float, default=LATE_SHARE,
+                   help="the share of the second half's beat draws they replace (default %(default)s)")
     p.add_argument("--hold-out-hits", default="", help="comma-separated hit families beat tracks never use "
                    f"(to test on them later): {', '.join(synth.HITS)}")
     p.add_argument("--device", default="cpu", help="cpu (the shipped recipe) or cuda (to explore faster)")
@@ -473,8 +518,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--settle-from", type=Path, default=None,
                    help="skip the main run: settle the weights a main run saved in this folder")
     a = p.parse_args(argv)
-    if a.settle_steps < 0 or a.steps < 1:
-        p.error("--steps must be 1 or more and --settle-steps 0 or more")
+    if a.settle_steps < 0 or a.steps < 1 or a.late_clips < 0:
+        p.error("--steps must be 1 or more, --settle-steps and --late-clips 0 or more")
+    if not 0 <= a.late_share <= 1:
+        p.error("--late-share must lie between 0 and 1")
     if not a.onset_weight >= 0:
         p.error("--onset-weight must be 0 or more")
     if a.settle_from is not None and not (a.settle_from / INDEX).is_file():
@@ -483,7 +530,7 @@ def main(argv: list[str] | None = None) -> int:
     train(a.out, a.steps, a.batch, a.lr, a.seed, a.clips, log=lambda s: print(s, flush=True), hold_out=hold,
           device=a.device, workers=a.workers, bf16=a.bf16_encoder, settle_steps=a.settle_steps,
           settle_lr=a.settle_lr, settle_clips=a.settle_clips, settle_from=a.settle_from,
-          onset_weight=a.onset_weight)
+          onset_weight=a.onset_weight, late_clips=a.late_clips, late_share=a.late_share)
     return 0
 
 
