@@ -735,10 +735,10 @@ def test_eval_refuses_a_hit_family_it_does_not_play(capsys):
     assert "Traceback" not in err
 
 
-def test_eval_per_hit_cut_asks_the_same_tracks_with_every_hit_cut(monkeypatch, capsys):
-    """``--per-hit N --cut-db LO HI`` asks the per-family tracks again (the same tempos) with every
-    hit stopping dead LO-HI dB below its peak over digital silence; it needs --per-hit and a
-    sensible range, refused in the project's words before any model loads."""
+def test_eval_per_hit_cut_asks_tracks_at_the_same_tempos_with_every_hit_cut(monkeypatch, capsys):
+    """``--per-hit N --cut-db LO HI`` asks as many tracks again on each family, at the same tempos,
+    with every hit stopping dead LO-HI dB below its peak over digital silence; it needs --per-hit
+    and a sensible range, refused in the project's words before any model loads."""
     import json
     import re
     from types import SimpleNamespace

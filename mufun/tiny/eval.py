@@ -13,8 +13,8 @@ labels too), a generator training never calls; an answer is plausible within ``P
 of the true tempo. ``--takes K`` records K different takes of each tempo; ``--cuts N`` cuts one
 100 BPM recording at N start times, as a microphone catches it wherever the user presses Record.
 ``--per-hit N`` asks the tempo of N beat tracks played on each hit family; with ``--cut-db LO HI``
-it asks the same tracks again with every hit stopping dead LO-HI dB below its peak, over
-digital silence (a sample cut short: the cut is a click of its own).
+it asks N more on each family, at the same tempos, with every hit stopping dead LO-HI dB below
+its peak, over digital silence (a sample cut short: the cut is a click of its own).
 ``--by-length N`` asks the tempo of N beat tracks at each of a few lengths (4 s to two chunks),
 and each other kind asked (note, timbre, loudness) of N clips at 1, 2, 3 and 6 s.
 ``--kinds tempo`` asks only the tempo (of the same clips a full run asks), e.g. on a larger set.
@@ -279,8 +279,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--hits", type=names_of(synth.HITS, "hit family we play"), default=synth.HITS,
                    help="comma-separated hit families for --per-hit (default: all)")
     p.add_argument("--cut-db", type=float, nargs=2, metavar=("LO", "HI"), default=None,
-                   help="with --per-hit: also the same tracks' tempo with every hit stopping dead LO-HI dB "
-                   "below its peak, over digital silence")
+                   help="with --per-hit: also as many tracks at the same tempos with every hit stopping dead "
+                   "LO-HI dB below its peak, over digital silence")
     p.add_argument("--by-length", type=how_many, default=0, help="also tempo on N beat tracks of each length in "
                    f"{', '.join(f'{s:g}' for s in BY_LENGTH_S)} seconds, and each other kind asked on N clips of "
                    f"{', '.join(f'{s:g}' for s in SHORT_S)} seconds")
