@@ -305,7 +305,7 @@ def main(argv: list[str] | None = None) -> int:
     runs = {"with audio": evaluate(svc, a.per_kind, a.seed, log, kinds=a.kinds)}
     if a.per_hit:
         runs["tempo by hit family"] = tempo_by_hit(svc, a.hits, a.per_hit, a.seed + 3000, log)
-    if a.per_hit and a.cut_db:
+    if a.cut_db:  # checked above: it comes with --per-hit
         lo, hi = a.cut_db
         runs[f"tempo by hit family, every hit cut {lo:g}-{hi:g} dB below its peak, over silence"] = \
             tempo_by_hit(svc, a.hits, a.per_hit, a.seed + 3000, log, cut_db=(lo, hi))

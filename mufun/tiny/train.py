@@ -110,6 +110,11 @@ def played_on(ex: Example) -> tuple[str, ...]:
     return tuple(ex.sound.split()[0].split("+")) if ex.family == "beat" else ()
 
 
+def without(examples: list[Example], hold_out: tuple[str, ...]) -> list[Example]:
+    """``examples`` less the beat tracks played on a family in ``hold_out``."""
+    return [ex for ex in examples if not set(hold_out) & set(played_on(ex))]
+
+
 # how often each family is drawn (and how many clips it gets): tempo is the slowest kind to learn,
 # notes a semitone apart come next; chords add only timbre and loudness (their quality is not learned).
 # scripts/explore_tiny.py compared 0.6/0.3/0.1 with this on a GPU: notes came out better, tempo no worse.
@@ -451,12 +456,12 @@ def train(out: Path, steps: int, batch: int, lr: float, seed: int, n_clips: int,
         if pool is None:
             pool = build_pool(n_clips, seed, cfg, log, hits, workers, shares)
         else:  # clips made earlier: drop the beat tracks played on a held-out family
-            pool = {f: [ex for ex in exs if not set(hold_out) & set(played_on(ex))] for f, exs in pool.items()}
+            pool = {f: without(exs, hold_out) for f, exs in pool.items()}
         if late_pool is None and late_clips:
             late_pool = build_pool(late_clips, seed + LATE_SEED, cfg, log, hits, workers,
                                    {"beat": 1.0, "tone": 0.0, "chord": 0.0}, LATE)["beat"]
         elif late_pool is not None:
-            late_pool = [ex for ex in late_pool if not set(hold_out) & set(played_on(ex))]
+            late_pool = without(late_pool, hold_out)
         data_s = time.perf_counter() - start
         model = MuFunModel(cfg).to(device)
         t0 = time.perf_counter()
