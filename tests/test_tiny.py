@@ -867,3 +867,60 @@ def test_train_bench_times_the_encoder_in_both_precisions():
     r = bench.run(steps=1, clips=4, batch=2)
     assert list(r["seconds_per_step"]) == ["one splice per batch", "one splice per sequence"]
     assert r["max_loss_gap"] < 1e-4
+
+
+def _saved_run(folder, seed: int, cfg=None):
+    """A MuFun-Tiny of random weights (seed ``seed``) saved as a training run saves it."""
+    from mufun.checkpoint import save
+    from mufun.config import MuFunConfig
+    from mufun.model import MuFunModel
+    from mufun.prompt import qwen3_tokenizer_dir
+
+    cfg = cfg or MuFunConfig.tiny()
+    torch.manual_seed(seed)
+    return save(MuFunModel(cfg), cfg, folder, qwen3_tokenizer_dir(), shards=1)
+
+
+def test_averaging_runs_writes_the_mean_of_every_weight(tmp_path, capsys):
+    from mufun.config import MuFunConfig
+    from mufun.tiny.average import main
+    from mufun.tiny.train import load_weights
+
+    runs = [_saved_run(tmp_path / f"run{s}", s) for s in (1, 2, 3)]
+    assert main(["--out", str(tmp_path / "soup"), *map(str, runs)]) == 0
+    assert "averaged 3 runs" in capsys.readouterr().out
+    cfg = MuFunConfig.tiny()
+    got = load_weights(tmp_path / "soup", cfg).state_dict()
+    have = [load_weights(r, cfg).state_dict() for r in runs]
+    assert set(got) == set(have[0])
+    for k, v in got.items():  # the mean of the runs' (bfloat16) weights, stored as a run stores them
+        want = (sum(h[k].double() for h in have) / 3).float().bfloat16().float()
+        torch.testing.assert_close(v, want, rtol=0, atol=0, msg=k)
+    assert not torch.equal(got["connector._connector.linear1.weight"], have[0]["connector._connector.linear1.weight"])
+
+
+def test_averaging_refuses_runs_it_cannot_average(tmp_path, capsys):
+    import dataclasses
+
+    from mufun.config import MuFunConfig
+    from mufun.tiny.average import main
+
+    one, two = _saved_run(tmp_path / "one", 1), _saved_run(tmp_path / "two", 2)
+    cfg = MuFunConfig.tiny()
+    wide = _saved_run(tmp_path / "wide", 3, dataclasses.replace(cfg, text=dataclasses.replace(
+        cfg.text, intermediate_size=cfg.text.intermediate_size * 2)))
+    (tmp_path / "empty").mkdir()
+    new = str(tmp_path / "new")
+    for argv, says in [([str(one), "--out", new], "two runs or more"),
+                       ([str(one), str(two), "--out", str(one)], "must not be one of the runs"),
+                       ([str(one), str(two), "--out", str(wide)], "already holds weights"),
+                       ([str(one), str(wide), "--out", new], "wide has another shape than one"),
+                       ([str(one), str(tmp_path / "empty"), "--out", new], "empty: no readable config.json")]:
+        try:
+            code = main(argv)
+        except SystemExit as e:  # refused by the argument check
+            code = e.code
+        out = capsys.readouterr()
+        assert code == 2 and says in out.out + out.err, (argv, out)
+        assert "Traceback" not in out.err
+    assert not (tmp_path / "new").exists()
