@@ -5,7 +5,8 @@
 An exploring tool, not part of the recipe (README "Late cuts on L's own pool"): two runs that share
 their first half (the same main run up to its midpoint, then each its own draws) average into
 weights that answer the exam better than either; runs that share no first half (other seeds, or
-other bits of the CPU libraries) land in different places, and their average answers at chance.
+other bits of the CPU libraries) land in different places, and their average answers far worse
+than either (some kinds at chance).
 Every run must have the same shape (config.json); the average is written in the released layout,
 as a training run writes it (bfloat16, one shard, the Qwen3 tokenizer files).
 """
