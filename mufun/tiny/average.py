@@ -13,13 +13,14 @@ as a training run writes it (bfloat16, one shard, the Qwen3 tokenizer files).
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 import torch
 
 from mufun.checkpoint import INDEX, CheckpointError, save
 from mufun.config import MuFunConfig
-from mufun.errors import UserError
+from mufun.errors import UserError, for_user
 from mufun.model import MuFunModel
 from mufun.prompt import qwen3_tokenizer_dir
 from mufun.tiny.train import load_weights
@@ -59,16 +60,14 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out", type=Path, required=True, help="a new folder for the averaged weights")
     p.add_argument("runs", type=Path, nargs="+", help="folders a training run saved (two or more)")
     a = p.parse_args(argv)
-    if len(a.runs) < 2:
-        p.error("give two runs or more to average")
     if a.out.resolve() in {r.resolve() for r in a.runs}:
         p.error("--out must not be one of the runs (it would overwrite their weights)")
     if (a.out / INDEX).exists():
         p.error(f"--out: {a.out.name} already holds weights; give a new folder")
     try:
         out = average(a.runs, a.out)
-    except UserError as e:
-        print(f"error: {e}")
+    except UserError as e:  # in our words, without the server's paths, as the CLI says it
+        print(f"error: {for_user(e)}", file=sys.stderr)
         return 2
     print(f"averaged {len(a.runs)} runs into {out}")
     return 0
