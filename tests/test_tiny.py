@@ -924,3 +924,79 @@ def test_averaging_refuses_runs_it_cannot_average(tmp_path, capsys):
         assert code == 2 and says in out.out + out.err, (argv, out)
         assert "Traceback" not in out.err
     assert not (tmp_path / "new").exists()
+
+
+def _tempo_by_autocorrelation(x: np.ndarray, rate: int) -> str:
+    """The fastest of the four tempos whose beat period the hits' onsets repeat at (at least 0.8 of
+    the best): what a 20-line outside check would say the track's tempo is."""
+    hop = rate // 200  # 5 ms frames
+    energy = np.array([np.sum(x[i:i + hop] ** 2) for i in range(0, len(x) - hop, hop)])
+    rise = np.maximum(0.0, np.diff(np.log(energy + 1e-9)))
+    rise -= rise.mean()
+    score = {t: float(np.dot(rise[:-lag], rise[lag:])) for t in synth.TEMPOS for lag in [round(60 / t * 200)]}
+    best = max(score.values())
+    return str(max(t for t, s in score.items() if s >= 0.8 * best))
+
+
+def test_the_file_generators_make_what_their_labels_say():
+    """``mufun.tiny.exam_files``: every sound of both sets is its own, each set's beats repeat at
+    their tempo's period (an outside autocorrelation names it), notes sit at their pitch, waves have
+    their harmonics, and a clip is normalised to peak 1."""
+    from mufun.tiny import exam_files
+
+    for which, sounds in exam_files.SETS.items():
+        rng = np.random.default_rng(3)
+        for name in sounds:
+            for tempo in synth.TEMPOS:
+                x = exam_files.beat(which, rng, float(tempo), name, 12.0, 16_000)
+                assert np.isfinite(x).all() and np.abs(x).max() == pytest.approx(1.0)
+                assert _tempo_by_autocorrelation(x, 16_000) == str(tempo), (which, name, tempo)
+        for note, hz in synth.NOTES.items():
+            for wave in synth.WAVES:
+                x = exam_files.tone(which, rng, note, wave, 3.0, 22_050)
+                spec = np.abs(np.fft.rfft(x * np.hanning(len(x))))
+                f = np.fft.rfftfreq(len(x), 1 / 22_050)
+                assert abs(1200 * np.log2(f[spec.argmax()] / hz)) < 30, (which, note, wave)
+                second = spec[np.abs(f - 2 * hz) < 5].max() / spec.max()  # even harmonics: sawtooth only
+                assert (second > 0.2) if wave == "sawtooth" else (second < 0.05), (which, note, wave)
+
+
+def test_the_file_generators_ask_through_files_whose_labels_survive_the_decoder(tmp_path):
+    """``exam_files.run`` stores every clip as a file and asks it once: labels rotate, and a clip's
+    loudness label still holds for the peak the app's decoder reads back (WAV, FLAC, MP3, Ogg)."""
+    from mufun import audio
+    from mufun.config import MuFunConfig
+    from mufun.tiny import exam_files
+
+    cfg = MuFunConfig.tiny()
+    heard = []
+
+    def answer(path, question):
+        clip = audio.load(path, cfg)
+        heard.append(path.suffix)
+        if question in synth.QUESTIONS["loudness"]:
+            return synth.answer("loudness", "loud" if np.abs(clip.samples).max() >= 0.2 else "quiet")
+        kind = next(k for k, qs in synth.QUESTIONS.items() if question in qs)
+        return synth.answer(kind, synth.LABELS[kind][0])
+
+    tally = exam_files.run("fifth", 14, 5, answer)
+    assert tally.asked == {"tempo": 14, "note": 14, "timbre": 14, "loudness": 14}
+    assert tally.right == {"tempo": 4, "note": 2, "timbre": 5, "loudness": 14}  # 60 BPM 4 of 14, C4 2, sine 5
+    assert {".wav", ".flac", ".mp3", ".ogg"} <= set(heard) and len(tally.misses) == 3 * 14 - 11
+
+
+def test_the_file_generators_cli_refuses_what_it_cannot_ask(capsys):
+    """``python -m mufun.tiny.exam_files``: an unknown generator, no clips, or a folder that holds no
+    model are refused in the project's words (no traceback, no server path)."""
+    from mufun.tiny import exam_files
+
+    for argv, said in ((["--set", "fourth,sixth"], "names no generator here: choose from fourth, fifth"),
+                       (["--per-kind", "0"], "--per-kind must be 1 or more")):
+        with pytest.raises(SystemExit) as e:
+            exam_files.main(argv)
+        assert e.value.code == 2
+        err = capsys.readouterr().err
+        assert said in err and "Traceback" not in err
+    assert exam_files.main(["--model", "/no/such/place/weights"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and "/no/such" not in err

@@ -1,0 +1,275 @@
+"""A fourth and a fifth generator for checking MuFun-Tiny, written as an outside examiner might.
+
+Written apart from ``synth`` (training's), ``exam`` and ``exam_stops``, in plain numpy, each clip
+stored as a file (WAV, FLAC, MP3 or Ogg Vorbis at 16-48 kHz, some stereo) and read back by the
+app's own decoder (``audio.load``), every kind's clip at a random loud or quiet peak:
+
+- ``fourth``: beats on an 808-style kick, a cowbell, a hat, a clave, an FM tom, a synth bass, a
+  snare and a marimba (each sound in a fixed window, most of them cut off before they fade: the
+  marimba rings until the next beat), a third of the tracks a kick and a snare, 8-20 s, some over
+  noise; notes as naive sine, square and sawtooth waves under an ADSR envelope, detuned up to
+  8 cents, some with vibrato, 2-10 s.
+- ``fifth``: beats on a conga, a short sample kick, a sung "ta", a guitar chug, a steel drum, a
+  tambourine, a laser zap and a square-wave kick, some through a comb-filter room, 10-30 s; notes
+  as band-limited (additive) waves, detuned up to 10 cents, some with tremolo or a room, 3-12 s.
+
+The labels mean what training's do (``synth.LABELS``, ``synth.LOUD_PEAK`` / ``synth.QUIET_PEAK``).
+
+    python -m mufun.tiny.exam_files [--model tiny] [--set fourth,fifth] [--per-kind 96] [--seed 77]
+
+>>> x = beat("fourth", np.random.default_rng(0), 120, "clave", 8.0, 16_000)
+>>> x.shape, round(float(np.abs(x).max()), 2)
+((128000,), 1.0)
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+
+from mufun.tiny import synth
+
+RATES = (16_000, 22_050, 44_100, 48_000)
+SETS = {"fourth": ("808", "cowbell", "hat", "clave", "fmtom", "bass", "snare", "marimba"),
+        "fifth": ("conga", "samplekick", "ta", "chug", "steeldrum", "tambourine", "laser", "squarekick")}
+FORMATS = ("wav", "wav", "flac", "mp3", "ogg")  # half the clips WAV
+
+
+def _decay(t: np.ndarray, tau: float) -> np.ndarray:
+    return np.exp(-t / tau)
+
+
+def _fourth(name: str, rate: int, rng: np.random.Generator, period: float) -> np.ndarray:
+    def t(seconds: float) -> np.ndarray:
+        return np.arange(int(seconds * rate)) / rate
+    if name == "808":  # a sine falling from 120 to 45 Hz, cut at 0.4 s
+        tt = t(0.4)
+        return np.sin(2 * np.pi * np.cumsum(45 + 75 * np.exp(-tt / 0.04)) / rate) * _decay(tt, rng.uniform(0.1, 0.2))
+    if name == "cowbell":
+        tt = t(0.2)
+        return 0.5 * (np.sign(np.sin(2 * np.pi * 587 * tt)) + np.sign(np.sin(2 * np.pi * 845 * tt))) * _decay(tt, 0.06)
+    if name == "hat":  # differenced noise
+        n = int(0.08 * rate)
+        return np.diff(rng.standard_normal(n + 1)) * _decay(np.arange(n) / rate, 0.02)
+    if name == "clave":
+        tt = t(0.06)
+        return np.sin(2 * np.pi * 2500 * tt) * _decay(tt, 0.015)
+    if name == "fmtom":
+        tt = t(0.3)
+        return np.sin(2 * np.pi * 150 * tt + 3 * np.exp(-tt / 0.05) * np.sin(2 * np.pi * 300 * tt)) * _decay(tt, 0.08)
+    if name == "bass":  # a sawtooth, smoothed
+        tt = t(0.4)
+        saw = 2 * ((rng.uniform(55, 110) * tt) % 1) - 1
+        return np.convolve(saw, np.ones(8) / 8, "same") * _decay(tt, 0.12)
+    if name == "snare":
+        tt = t(0.25)
+        return (0.6 * rng.standard_normal(len(tt)) + np.sin(2 * np.pi * 190 * tt)) * _decay(tt, 0.07)
+    if name == "marimba":  # rings until the next beat (at most 1 s)
+        tt, f = t(min(period, 1.0)), rng.uniform(300, 800)
+        return (np.sin(2 * np.pi * f * tt) + 0.3 * np.sin(2 * np.pi * 4 * f * tt)) * _decay(tt, 0.25)
+    raise ValueError(f"no sound {name!r} in the fourth set")
+
+
+def _fifth(name: str, rate: int, rng: np.random.Generator, period: float) -> np.ndarray:
+    def t(seconds: float) -> np.ndarray:
+        return np.arange(int(seconds * rate)) / rate
+    if name == "conga":
+        tt = t(0.35)
+        f = rng.uniform(200, 350) * (1 + 0.3 * np.exp(-tt / 0.01))
+        return np.sin(2 * np.pi * np.cumsum(f) / rate) * _decay(tt, 0.08) \
+            + 0.3 * rng.standard_normal(len(tt)) * _decay(tt, 0.005)
+    if name == "samplekick":  # 60 Hz and a click, cut at 150 ms
+        tt = t(0.15)
+        return np.sin(2 * np.pi * 60 * tt) * _decay(tt, 0.1) + 0.5 * (tt < 0.002)
+    if name == "ta":  # three formants
+        tt = t(0.12)
+        voice = sum(a * np.sin(2 * np.pi * f * tt) for f, a in ((700, 1.0), (1200, 0.6), (2500, 0.3)))
+        return voice * np.minimum(1, tt / 0.005) * _decay(tt, 0.04)
+    if name == "chug":  # a power chord on E2, smoothed
+        tt = t(0.15)
+        chord = sum(2 * ((f * tt) % 1) - 1 for f in (82.4, 123.5))
+        return np.convolve(chord, np.ones(6) / 6, "same") * _decay(tt, 0.08)
+    if name == "steeldrum":
+        tt, f = t(0.8), rng.uniform(300, 700)
+        return sum(np.sin(2 * np.pi * f * m * tt) / m for m in (1, 2, 3)) * _decay(tt, 0.3)
+    if name == "tambourine":
+        tt = t(0.12)
+        jingles = sum(np.sin(2 * np.pi * f * tt) for f in rng.uniform(5000, min(9000, rate * 0.45), 4))
+        return (0.5 * rng.standard_normal(len(tt)) + jingles) * _decay(tt, 0.03)
+    if name == "laser":  # a sweep from 2 kHz down to 200 Hz, cut at 100 ms
+        tt = t(0.1)
+        return np.sin(2 * np.pi * np.cumsum(200 + 1800 * np.exp(-tt / 0.02)) / rate)
+    if name == "squarekick":  # 100 ms of a 50 Hz square wave
+        return np.sign(np.sin(2 * np.pi * 50 * t(0.1)))
+    raise ValueError(f"no sound {name!r} in the fifth set")
+
+
+def _room(x: np.ndarray, rate: int, rng: np.random.Generator) -> np.ndarray:
+    """Five echoes 20-60 ms apart, each 0.3-0.6 of the one before."""
+    d, g, y = int(rng.uniform(0.02, 0.06) * rate), rng.uniform(0.3, 0.6), x.copy()
+    for k in range(1, 6):
+        if d * k < len(x):
+            y[d * k:] += g ** k * x[:-d * k]
+    return y
+
+
+def beat(which: str, rng: np.random.Generator, bpm: float, sound: str, seconds: float, rate: int) -> np.ndarray:
+    """A steady beat: every beat one ``sound`` (the fourth set: a third of the tracks an 808 and a
+    snare instead), accents, peak 1."""
+    n, period = int(seconds * rate), 60.0 / bpm
+    x = np.zeros(n)
+    pair = which == "fourth" and rng.random() < 0.3
+    at, k = rng.uniform(0, 0.3 if which == "fourth" else 0.5), 0
+    while at < seconds - 0.05:
+        name = ("snare" if k % 2 else "808") if pair else sound
+        h = (_fourth if which == "fourth" else _fifth)(name, rate, rng, period)
+        h = h * (1.0 if k % (4 if which == "fourth" else 2) == 0 else (0.8 if which == "fourth" else 0.7))
+        s = int(at * rate)
+        m = min(len(h), n - s)
+        x[s:s + m] += h[:m]
+        at, k = at + period, k + 1
+    if which == "fifth" and rng.random() < 0.4:
+        x = _room(x, rate, rng)
+    if rng.random() < 0.5:
+        x += rng.standard_normal(n) * 10 ** rng.uniform(-4, -2.5) if which == "fourth" else \
+            rng.standard_normal(n) * 10 ** rng.uniform(-3.5, -2)
+    return x / np.abs(x).max()
+
+
+def tone(which: str, rng: np.random.Generator, note: str, timbre: str, seconds: float, rate: int) -> np.ndarray:
+    """One note, peak 1: the fourth set's naive waves under ADSR (some with vibrato), the fifth's
+    band-limited waves, some with tremolo or a room, faded or decaying."""
+    n = int(seconds * rate)
+    t = np.arange(n) / rate
+    if which == "fourth":
+        f = synth.NOTES[note] * 2 ** (rng.uniform(-8, 8) / 1200)
+        cyc = f * t
+        if rng.random() < 0.3:  # vibrato: 5.5 Hz, +-0.6 %
+            cyc = cyc + f * 0.006 / (2 * np.pi * 5.5) * np.sin(2 * np.pi * 5.5 * t)
+        x = {"sine": np.sin(2 * np.pi * cyc), "square": np.where(cyc % 1 < 0.5, 1.0, -1.0),
+             "sawtooth": 2 * (cyc % 1) - 1}[timbre]
+        a, d, s, r = rng.uniform(0.005, 0.08), rng.uniform(0.05, 0.3), rng.uniform(0.4, 0.9), rng.uniform(0.05, 0.5)
+        x = x * np.interp(t, [0, a, a + d, max(a + d, seconds - r), seconds], [0, 1, s, s, 0])
+    else:
+        f = synth.NOTES[note] * 2 ** (rng.uniform(-10, 10) / 1200)
+        if timbre == "sine":
+            x = np.sin(2 * np.pi * f * t)
+        else:  # every harmonic under Nyquist (odd ones for a square), 1/h
+            harmonics = range(1, int(rate / 2 / f) + 1, 2 if timbre == "square" else 1)
+            x = sum(np.sin(2 * np.pi * f * h * t) / h for h in harmonics)
+        if rng.random() < 0.3:
+            x = x * (1 + 0.3 * np.sin(2 * np.pi * rng.uniform(3, 7) * t))
+        x = x * (np.minimum(1, np.minimum(t / 0.02, (seconds - t) / 0.2)) if rng.random() < 0.5
+                 else np.exp(-t / rng.uniform(0.5, 3)))
+        if rng.random() < 0.3:
+            x = _room(x, rate, rng)
+    return x / np.abs(x).max()
+
+
+def store(x: np.ndarray, rate: int, rng: np.random.Generator, folder: Path, name: str) -> Path:
+    """``x`` written to ``folder`` as WAV, FLAC, MP3 or Ogg Vorbis, a third of the clips in stereo
+    (the right channel 0.7-1 of the left)."""
+    y = np.stack([x, x * rng.uniform(0.7, 1)], 1) if rng.random() < 0.3 else x
+    fmt = str(rng.choice(FORMATS))
+    path = folder / f"{name}.{fmt}"
+    with sf.SoundFile(str(path), "w", rate, 1 if y.ndim == 1 else 2, format=fmt.upper()) as f:
+        for a in range(0, len(y), 1 << 15):  # libsndfile's Vorbis writer crashes on a long buffer
+            f.write(y[a:a + (1 << 15)].astype(np.float32))
+    return path
+
+
+@dataclass
+class Tally:
+    right: dict[str, int] = field(default_factory=dict)
+    asked: dict[str, int] = field(default_factory=dict)
+    misses: list[str] = field(default_factory=list)
+
+
+def run(which: str, per_kind: int, seed: int, answer: Callable[[Path, str], str],
+        log: Callable[[str], None] | None = None) -> Tally:
+    """``per_kind`` clips for each of tempo (labels and sounds rotated), note, timbre (labels
+    rotated) and loudness (half beats, half tones), each at a random loud or quiet peak, stored as
+    a file and asked once: ``answer(path, question)`` returns the model's text."""
+    rng = np.random.default_rng(seed)
+    sounds, tally = SETS[which], Tally()
+    tempos, notes, waves = synth.LABELS["tempo"], synth.LABELS["note"], synth.LABELS["timbre"]
+    span = (8, 20) if which == "fourth" else (10, 30)
+    tones = (2, 10) if which == "fourth" else (3, 12)
+    with tempfile.TemporaryDirectory() as d:
+        def ask(kind: str, x: np.ndarray, rate: int, label: str | None, what: str) -> None:
+            i = sum(tally.asked.values())
+            loud = rng.random() < 0.5
+            peak = rng.uniform(*(synth.LOUD_PEAK if loud else synth.QUIET_PEAK))
+            path = store(x * peak, rate, rng, Path(d), f"clip{i}")
+            gold = ("loud" if loud else "quiet") if kind == "loudness" else label
+            # phrasings rotated, the fifth set in another order than the fourth's
+            question = synth.QUESTIONS[kind][(i if which == "fourth" else i * 7) % len(synth.QUESTIONS[kind])]
+            text = answer(path, question)
+            ok = synth.read_label(kind, text) == gold
+            tally.right[kind] = tally.right.get(kind, 0) + ok
+            tally.asked[kind] = tally.asked.get(kind, 0) + 1
+            if not ok:
+                tally.misses.append(f"{kind} {gold}: {what}, peak {peak:.3f}, {path.suffix[1:]} -> {text!r}")
+            if log:
+                log(f"  {kind:9s} {gold:>8s} {'ok ' if ok else 'BAD'} {what:22s} {question!r} -> {text!r}")
+        for j in range(per_kind):
+            bpm, sound, rate = tempos[j % 4], sounds[(j // 4) % len(sounds)], int(rng.choice(RATES))
+            ask("tempo", beat(which, rng, float(bpm), sound, rng.uniform(*span), rate), rate, bpm, sound)
+        for j in range(per_kind):
+            note, wave, rate = notes[j % len(notes)], waves[j % 3], int(rng.choice(RATES))
+            ask("note", tone(which, rng, note, wave, rng.uniform(*tones), rate), rate, note, wave)
+        for j in range(per_kind):
+            note, wave, rate = notes[int(rng.integers(len(notes)))], waves[j % 3], int(rng.choice(RATES))
+            ask("timbre", tone(which, rng, note, wave, rng.uniform(*tones), rate), rate, wave, note)
+        for j in range(per_kind):
+            rate = int(rng.choice(RATES))
+            if j % 2:
+                sound = sounds[j % len(sounds)]
+                x, what = beat(which, rng, float(tempos[j % 4]), sound, rng.uniform(*span), rate), f"{sound} beat"
+            else:
+                wave = waves[j % 3]
+                x, what = tone(which, rng, notes[j % len(notes)], wave, rng.uniform(*tones), rate), f"{wave} tone"
+            ask("loudness", x, rate, None, what)
+    return tally
+
+
+def main(argv: list[str] | None = None) -> int:
+    from mufun import audio
+    from mufun.errors import for_user
+    from mufun.service import MuFunService
+    from mufun.tiny.eval import ask, names_of
+
+    p = argparse.ArgumentParser(prog="python -m mufun.tiny.exam_files", description=__doc__.splitlines()[0])
+    p.add_argument("--model", default="tiny", help="tiny (the embedded model) or a checkpoint folder")
+    p.add_argument("--set", type=names_of(tuple(SETS), "generator here"), default=("fourth",),
+                   help=f"comma-separated generators to ask: {', '.join(SETS)} (default: fourth)")
+    p.add_argument("--per-kind", type=int, default=96)
+    p.add_argument("--seed", type=int, default=77)
+    p.add_argument("--verbose", action="store_true")
+    a = p.parse_args(argv)
+    if a.per_kind < 1:
+        p.error("--per-kind must be 1 or more")
+    try:
+        svc = MuFunService.load(a.model)
+    except Exception as e:  # noqa: BLE001 - said in the project's words
+        print(f"error: {for_user(e)}", file=sys.stderr)
+        return 2
+    for which in a.set:
+        tally = run(which, a.per_kind, a.seed, lambda path, q: ask(svc, audio.load(path, svc.cfg), q),
+                    (lambda s: print(s, flush=True)) if a.verbose else None)
+        print(f"MuFun-Tiny ({a.model}), the {which} generator, seed {a.seed}:")
+        for kind, n in tally.asked.items():
+            print(f"  {kind:9s} {tally.right[kind]:>4d}/{n} = {tally.right[kind] / n:.0%}")
+        for miss in tally.misses:
+            print(f"  miss {miss}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
