@@ -31,7 +31,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-import soundfile as sf
 
 from mufun.tiny import synth
 
@@ -119,56 +118,80 @@ def _room(x: np.ndarray, rate: int, rng: np.random.Generator) -> np.ndarray:
     return y
 
 
+@dataclass(frozen=True)
+class Style:
+    """How one generator makes its clips (the draws happen in the same order for both)."""
+    sound: Callable[[str, int, np.random.Generator, float], np.ndarray]
+    tone: Callable[[np.random.Generator, str, str, float, int], np.ndarray]
+    beat_s: tuple[float, float]  # how long a beat track lasts
+    tone_s: tuple[float, float]  # how long a note lasts
+    start_s: float  # the first beat within this many seconds
+    pair: float  # the share of tracks an 808 and a snare instead of the drawn sound
+    accent: tuple[int, float]  # every n-th beat at full level, the others at this gain
+    room: float  # the share of beat tracks through ``_room``
+    noise_log10: tuple[float, float]  # half the tracks over noise this loud (log10 of its rms)
+    phrasing_step: int  # questions' phrasings rotated by this step
+
+
+def _tone_fourth(rng: np.random.Generator, note: str, timbre: str, seconds: float, rate: int) -> np.ndarray:
+    """A naive wave under ADSR, detuned up to 8 cents, some with vibrato."""
+    t = np.arange(int(seconds * rate)) / rate
+    f = synth.NOTES[note] * 2 ** (rng.uniform(-8, 8) / 1200)
+    cyc = f * t
+    if rng.random() < 0.3:  # vibrato: 5.5 Hz, +-0.6 %
+        cyc = cyc + f * 0.006 / (2 * np.pi * 5.5) * np.sin(2 * np.pi * 5.5 * t)
+    x = {"sine": np.sin(2 * np.pi * cyc), "square": np.where(cyc % 1 < 0.5, 1.0, -1.0),
+         "sawtooth": 2 * (cyc % 1) - 1}[timbre]
+    a, d, s, r = rng.uniform(0.005, 0.08), rng.uniform(0.05, 0.3), rng.uniform(0.4, 0.9), rng.uniform(0.05, 0.5)
+    return x * np.interp(t, [0, a, a + d, max(a + d, seconds - r), seconds], [0, 1, s, s, 0])
+
+
+def _tone_fifth(rng: np.random.Generator, note: str, timbre: str, seconds: float, rate: int) -> np.ndarray:
+    """A band-limited wave, detuned up to 10 cents, some with tremolo or a room, faded or decaying."""
+    t = np.arange(int(seconds * rate)) / rate
+    f = synth.NOTES[note] * 2 ** (rng.uniform(-10, 10) / 1200)
+    if timbre == "sine":
+        x = np.sin(2 * np.pi * f * t)
+    else:  # every harmonic under Nyquist (odd ones for a square), 1/h
+        harmonics = range(1, int(rate / 2 / f) + 1, 2 if timbre == "square" else 1)
+        x = sum(np.sin(2 * np.pi * f * h * t) / h for h in harmonics)
+    if rng.random() < 0.3:
+        x = x * (1 + 0.3 * np.sin(2 * np.pi * rng.uniform(3, 7) * t))
+    x = x * (np.minimum(1, np.minimum(t / 0.02, (seconds - t) / 0.2)) if rng.random() < 0.5
+             else np.exp(-t / rng.uniform(0.5, 3)))
+    return _room(x, rate, rng) if rng.random() < 0.3 else x
+
+
+STYLES = {"fourth": Style(_fourth, _tone_fourth, (8, 20), (2, 10), 0.3, 0.3, (4, 0.8), 0.0, (-4, -2.5), 1),
+          "fifth": Style(_fifth, _tone_fifth, (10, 30), (3, 12), 0.5, 0.0, (2, 0.7), 0.4, (-3.5, -2), 7)}
+
+
 def beat(which: str, rng: np.random.Generator, bpm: float, sound: str, seconds: float, rate: int) -> np.ndarray:
-    """A steady beat: every beat one ``sound`` (the fourth set: a third of the tracks an 808 and a
-    snare instead), accents, peak 1."""
+    """A steady beat: every beat one ``sound`` (or, for a share of the fourth's tracks, an 808 and a
+    snare), accents, some through a room or over noise; peak 1."""
+    style = STYLES[which]
     n, period = int(seconds * rate), 60.0 / bpm
     x = np.zeros(n)
-    pair = which == "fourth" and rng.random() < 0.3
-    at, k = rng.uniform(0, 0.3 if which == "fourth" else 0.5), 0
+    pair = bool(style.pair) and rng.random() < style.pair
+    at, k = rng.uniform(0, style.start_s), 0
+    every, soft = style.accent
     while at < seconds - 0.05:
         name = ("snare" if k % 2 else "808") if pair else sound
-        h = (_fourth if which == "fourth" else _fifth)(name, rate, rng, period)
-        h = h * (1.0 if k % (4 if which == "fourth" else 2) == 0 else (0.8 if which == "fourth" else 0.7))
+        h = style.sound(name, rate, rng, period) * (1.0 if k % every == 0 else soft)
         s = int(at * rate)
         m = min(len(h), n - s)
         x[s:s + m] += h[:m]
         at, k = at + period, k + 1
-    if which == "fifth" and rng.random() < 0.4:
+    if style.room and rng.random() < style.room:
         x = _room(x, rate, rng)
     if rng.random() < 0.5:
-        x += rng.standard_normal(n) * 10 ** rng.uniform(-4, -2.5) if which == "fourth" else \
-            rng.standard_normal(n) * 10 ** rng.uniform(-3.5, -2)
+        x += rng.standard_normal(n) * 10 ** rng.uniform(*style.noise_log10)
     return x / np.abs(x).max()
 
 
 def tone(which: str, rng: np.random.Generator, note: str, timbre: str, seconds: float, rate: int) -> np.ndarray:
-    """One note, peak 1: the fourth set's naive waves under ADSR (some with vibrato), the fifth's
-    band-limited waves, some with tremolo or a room, faded or decaying."""
-    n = int(seconds * rate)
-    t = np.arange(n) / rate
-    if which == "fourth":
-        f = synth.NOTES[note] * 2 ** (rng.uniform(-8, 8) / 1200)
-        cyc = f * t
-        if rng.random() < 0.3:  # vibrato: 5.5 Hz, +-0.6 %
-            cyc = cyc + f * 0.006 / (2 * np.pi * 5.5) * np.sin(2 * np.pi * 5.5 * t)
-        x = {"sine": np.sin(2 * np.pi * cyc), "square": np.where(cyc % 1 < 0.5, 1.0, -1.0),
-             "sawtooth": 2 * (cyc % 1) - 1}[timbre]
-        a, d, s, r = rng.uniform(0.005, 0.08), rng.uniform(0.05, 0.3), rng.uniform(0.4, 0.9), rng.uniform(0.05, 0.5)
-        x = x * np.interp(t, [0, a, a + d, max(a + d, seconds - r), seconds], [0, 1, s, s, 0])
-    else:
-        f = synth.NOTES[note] * 2 ** (rng.uniform(-10, 10) / 1200)
-        if timbre == "sine":
-            x = np.sin(2 * np.pi * f * t)
-        else:  # every harmonic under Nyquist (odd ones for a square), 1/h
-            harmonics = range(1, int(rate / 2 / f) + 1, 2 if timbre == "square" else 1)
-            x = sum(np.sin(2 * np.pi * f * h * t) / h for h in harmonics)
-        if rng.random() < 0.3:
-            x = x * (1 + 0.3 * np.sin(2 * np.pi * rng.uniform(3, 7) * t))
-        x = x * (np.minimum(1, np.minimum(t / 0.02, (seconds - t) / 0.2)) if rng.random() < 0.5
-                 else np.exp(-t / rng.uniform(0.5, 3)))
-        if rng.random() < 0.3:
-            x = _room(x, rate, rng)
+    """One note of ``timbre`` as the generator ``which`` plays it, peak 1."""
+    x = STYLES[which].tone(rng, note, timbre, seconds, rate)
     return x / np.abs(x).max()
 
 
@@ -178,9 +201,7 @@ def store(x: np.ndarray, rate: int, rng: np.random.Generator, folder: Path, name
     y = np.stack([x, x * rng.uniform(0.7, 1)], 1) if rng.random() < 0.3 else x
     fmt = str(rng.choice(FORMATS))
     path = folder / f"{name}.{fmt}"
-    with sf.SoundFile(str(path), "w", rate, 1 if y.ndim == 1 else 2, format=fmt.upper()) as f:
-        for a in range(0, len(y), 1 << 15):  # libsndfile's Vorbis writer crashes on a long buffer
-            f.write(y[a:a + (1 << 15)].astype(np.float32))
+    synth.write_file(path, y.astype(np.float32), rate)
     return path
 
 
@@ -197,10 +218,9 @@ def run(which: str, per_kind: int, seed: int, answer: Callable[[Path, str], str]
     rotated) and loudness (half beats, half tones), each at a random loud or quiet peak, stored as
     a file and asked once: ``answer(path, question)`` returns the model's text."""
     rng = np.random.default_rng(seed)
-    sounds, tally = SETS[which], Tally()
+    sounds, style, tally = SETS[which], STYLES[which], Tally()
     tempos, notes, waves = synth.LABELS["tempo"], synth.LABELS["note"], synth.LABELS["timbre"]
-    span = (8, 20) if which == "fourth" else (10, 30)
-    tones = (2, 10) if which == "fourth" else (3, 12)
+    span, tones = style.beat_s, style.tone_s
     with tempfile.TemporaryDirectory() as d:
         def ask(kind: str, x: np.ndarray, rate: int, label: str | None, what: str) -> None:
             i = sum(tally.asked.values())
@@ -208,8 +228,7 @@ def run(which: str, per_kind: int, seed: int, answer: Callable[[Path, str], str]
             peak = rng.uniform(*(synth.LOUD_PEAK if loud else synth.QUIET_PEAK))
             path = store(x * peak, rate, rng, Path(d), f"clip{i}")
             gold = ("loud" if loud else "quiet") if kind == "loudness" else label
-            # phrasings rotated, the fifth set in another order than the fourth's
-            question = synth.QUESTIONS[kind][(i if which == "fourth" else i * 7) % len(synth.QUESTIONS[kind])]
+            question = synth.QUESTIONS[kind][i * style.phrasing_step % len(synth.QUESTIONS[kind])]
             text = answer(path, question)
             ok = synth.read_label(kind, text) == gold
             tally.right[kind] = tally.right.get(kind, 0) + ok

@@ -30,8 +30,10 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
+import soundfile as sf
 
 from mufun.config import MuFunConfig
 
@@ -389,6 +391,16 @@ def make_song(family: str, rng: np.random.Generator, seconds: float | None = Non
         x = np.stack([x, np.concatenate([np.zeros(d), x[:-d]]) * rng.uniform(0.7, 1.0)], axis=1)
         x = x / max(float(np.max(np.abs(x))), 1e-9) * peak
     return Song(family, x.astype(np.float32), rate, labels, tuple(onsets), sound)
+
+
+def write_file(path: Path, samples: np.ndarray, rate: int) -> None:
+    """``samples`` ((n,) or (n, channels)) written to ``path``, its format named by the suffix
+    (WAV, FLAC, OGG, MP3), a block at a time: libsndfile's Vorbis writer crashes on a long buffer
+    written in one call."""
+    channels = 1 if samples.ndim == 1 else samples.shape[1]
+    with sf.SoundFile(str(path), "w", rate, channels, format=path.suffix[1:].upper()) as f:
+        for a in range(0, len(samples), 1 << 15):
+            f.write(samples[a:a + (1 << 15)])
 
 
 def pick_seconds(rng: np.random.Generator, family: str) -> float:

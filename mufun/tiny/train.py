@@ -44,7 +44,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import soundfile as sf
 import torch
 import torch.nn.functional as F
 
@@ -93,10 +92,7 @@ def make_example(family: str, rng: np.random.Generator, cfg: MuFunConfig, hits: 
     else:
         with tempfile.TemporaryDirectory() as d:
             path = Path(d) / f"{family}.{codec}"
-            channels = 1 if song.samples.ndim == 1 else song.samples.shape[1]
-            with sf.SoundFile(str(path), "w", song.rate, channels, format=codec.upper()) as f:
-                for a in range(0, len(song.samples), 1 << 15):  # libsndfile's Vorbis writer crashes on
-                    f.write(song.samples[a:a + (1 << 15)])      # a long buffer written in one call
+            synth.write_file(path, song.samples, song.rate)
             clip = audio.load(path, cfg, segment)
     feats = torch.from_numpy(clip_features([clip], cfg)).to(torch.float16)
     lo, hi = segment or (0.0, seconds)
