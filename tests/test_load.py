@@ -13,6 +13,18 @@ def _submit(client, name, max_new=24):
                          api_name="/ask")
 
 
+def _queued(job, within=60.0):
+    """Wait until the server has placed ``job`` in its queue (or started it): what a person sees
+    as "in line", so the next submission is definitely behind it."""
+    from gradio_client.utils import Status
+
+    end = time.monotonic() + within
+    while job.status().code in (Status.STARTING, Status.JOINING_QUEUE):
+        assert time.monotonic() < end, "the server never queued the submission"
+        time.sleep(0.01)
+    return job
+
+
 def _answer(job):
     chat, status, *_ = job.result()
     return html.unescape(chat[-1]["content"][0]["text"]), status
@@ -32,8 +44,7 @@ def test_four_users_each_get_their_own_answer_and_one_can_cancel(server):
     for k, (c, n) in enumerate(zip(clients, names)):
         job = _submit(c, n)
         job.add_done_callback(lambda f, k=k: finished.setdefault(k, time.perf_counter()))
-        jobs.append(job)
-        time.sleep(0.05)  # a definite submission order
+        jobs.append(_queued(job))  # in line before the next user submits: a definite order
     jobs[2].cancel()  # the third user gives up while queued or streaming
     for k, (job, n) in enumerate(zip(jobs, names)):
         if k == 2:
