@@ -855,6 +855,32 @@ def test_exam_tails_asks_the_stops_set_too(monkeypatch, capsys):
     assert f"all                 8        8   of {len(exam_stops.SOUNDS)}" in out
 
 
+def test_exam_tails_fades_the_file_generators_sounds_only_at_their_ends():
+    """``scripts/exam_tails.py --set fourth|fifth``: a track of ``exam_files`` and its faded twin
+    from one seed share rate, length and peak and differ only within the last ``fade_ms`` of each
+    sound (and its five echoes, where the fifth's room is drawn); a sound switched off at full
+    level (the laser) ends in silence once faded."""
+    from mufun.tiny import exam_files
+
+    tails = _script("exam_tails")
+    assert set(exam_files.SETS) <= set(tails.SETS)
+    for which, sound in (("fifth", "laser"), ("fifth", "steeldrum"), ("fourth", "clave")):
+        seq = np.random.SeedSequence(8)
+        cut, faded = tails.track(sound, "60", seq, 0.0, which), tails.track(sound, "60", seq, 10.0, which)
+        assert cut.rate == faded.rate and len(cut.samples) == len(faded.samples) and cut.labels == {"tempo": "60"}
+        differ = np.flatnonzero(np.abs(cut.samples - faded.samples) > 1e-6)
+        hits = int(np.ceil(len(cut.samples) / cut.rate))  # one a second at 60 BPM
+        assert 0 < len(differ) <= 6 * hits * int(cut.rate * 0.010), (which, sound)
+        peak = np.abs(cut.samples).max()
+        assert synth.QUIET_PEAK[0] <= peak <= synth.LOUD_PEAK[1]
+    rng = np.random.default_rng(0)
+    x = exam_files.beat("fifth", rng, 60.0, "laser", 3.0, 16_000, fade_ms=10.0)
+    y = exam_files.beat("fifth", np.random.default_rng(0), 60.0, "laser", 3.0, 16_000)
+    loud = np.flatnonzero(np.abs(y) > 0.3)
+    end = int(loud[loud < loud[0] + 0.15 * 16_000][-1]) + 1  # the first zap stops dead at full level
+    assert abs(y[end] - y[end - 1]) > 0.3 and abs(x[end] - x[end - 1]) < 0.05  # a step, then none
+
+
 def test_train_bench_times_the_encoder_in_both_precisions():
     """``scripts/train_bench.py --bf16``: the same batches through a float32 and a bf16 encoder,
     each timed; the losses differ by bf16's precision only."""

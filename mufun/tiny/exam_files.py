@@ -166,9 +166,11 @@ STYLES = {"fourth": Style(_fourth, _tone_fourth, (8, 20), (2, 10), 0.3, 0.3, (4,
           "fifth": Style(_fifth, _tone_fifth, (10, 30), (3, 12), 0.5, 0.0, (2, 0.7), 0.4, (-3.5, -2), 7)}
 
 
-def beat(which: str, rng: np.random.Generator, bpm: float, sound: str, seconds: float, rate: int) -> np.ndarray:
+def beat(which: str, rng: np.random.Generator, bpm: float, sound: str, seconds: float, rate: int,
+         fade_ms: float = 0.0) -> np.ndarray:
     """A steady beat: every beat one ``sound`` (or, for a share of the fourth's tracks, an 808 and a
-    snare), accents, some through a room or over noise; peak 1."""
+    snare), accents, some through a room or over noise; peak 1. ``fade_ms``: the last milliseconds
+    of every sound faded out linearly (no random numbers drawn: the same track, its cuts softened)."""
     style = STYLES[which]
     n, period = int(seconds * rate), 60.0 / bpm
     x = np.zeros(n)
@@ -178,6 +180,9 @@ def beat(which: str, rng: np.random.Generator, bpm: float, sound: str, seconds: 
     while at < seconds - 0.05:
         name = ("snare" if k % 2 else "808") if pair else sound
         h = style.sound(name, rate, rng, period) * (1.0 if k % every == 0 else soft)
+        if fade_ms:
+            m = min(len(h), max(1, int(rate * fade_ms / 1000)))
+            h[-m:] *= np.linspace(1.0, 0.0, m)
         s = int(at * rate)
         m = min(len(h), n - s)
         x[s:s + m] += h[:m]
