@@ -857,9 +857,9 @@ def test_exam_tails_asks_the_stops_set_too(monkeypatch, capsys):
 
 def test_exam_tails_fades_the_file_generators_sounds_only_at_their_ends():
     """``scripts/exam_tails.py --set fourth|fifth``: a track of ``exam_files`` and its faded twin
-    from one seed share rate, length and peak and differ only within the last ``fade_ms`` of each
-    sound (and its five echoes, where the fifth's room is drawn); a sound switched off at full
-    level (the laser) ends in silence once faded."""
+    from one seed share rate and length and differ only within the last ``fade_ms`` of each sound
+    (and its five echoes, where the fifth's room is drawn); a sound switched off at full level (the
+    laser) no longer steps down at its end once faded."""
     from mufun.tiny import exam_files
 
     tails = _script("exam_tails")
