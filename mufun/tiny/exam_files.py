@@ -32,7 +32,7 @@ from pathlib import Path
 
 import numpy as np
 
-from mufun.tiny import synth
+from mufun.tiny import exam, synth
 
 RATES = (16_000, 22_050, 44_100, 48_000)
 SETS = {"fourth": ("808", "cowbell", "hat", "clave", "fmtom", "bass", "snare", "marimba"),
@@ -170,7 +170,8 @@ def beat(which: str, rng: np.random.Generator, bpm: float, sound: str, seconds: 
          fade_ms: float = 0.0) -> np.ndarray:
     """A steady beat: every beat one ``sound`` (or, for a share of the fourth's tracks, an 808 and a
     snare), accents, some through a room or over noise; peak 1. ``fade_ms``: the last milliseconds
-    of every sound faded out linearly (no random numbers drawn: the same track, its cuts softened)."""
+    of every sound faded out linearly by ``exam.lay`` (no random numbers drawn: the same track, its
+    cuts softened; for ``scripts/exam_tails.py``)."""
     style = STYLES[which]
     n, period = int(seconds * rate), 60.0 / bpm
     x = np.zeros(n)
@@ -179,13 +180,7 @@ def beat(which: str, rng: np.random.Generator, bpm: float, sound: str, seconds: 
     every, soft = style.accent
     while at < seconds - 0.05:
         name = ("snare" if k % 2 else "808") if pair else sound
-        h = style.sound(name, rate, rng, period) * (1.0 if k % every == 0 else soft)
-        if fade_ms:
-            m = min(len(h), max(1, int(rate * fade_ms / 1000)))
-            h[-m:] *= np.linspace(1.0, 0.0, m)
-        s = int(at * rate)
-        m = min(len(h), n - s)
-        x[s:s + m] += h[:m]
+        exam.lay(x, style.sound(name, rate, rng, period) * (1.0 if k % every == 0 else soft), at, rate, fade_ms)
         at, k = at + period, k + 1
     if style.room and rng.random() < style.room:
         x = _room(x, rate, rng)
