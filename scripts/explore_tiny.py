@@ -7,9 +7,10 @@ One clip pool is made once (every core) and shared; each recipe then trains in i
 (forked before CUDA starts) and is evaluated on fresh clips through the app's path: the usual
 kinds, tempo per hit family, the loudness boundary, held-out hit families where a recipe holds
 some out, and ``mufun.tiny.exam`` (a generator written apart from training's). Recipes
-marked ``settle`` (the third round) run the whole recipe, main run and settling (settling's clips
-made once too), and are asked the larger sets of README's tables: the held-out families, the
-exam's tempo at 128 and its other kinds at 64, and 100 v2 tempos. Prints each recipe's results as
+marked ``settle`` (the third and fourth rounds) run the whole recipe, main run and settling
+(settling's clips made once too), and are asked the larger sets of README's tables: the third
+round the held-out families, the exam's tempo at 128 and its other kinds at 64, and 100 v2 tempos;
+the fourth 200 v2 tempos and the same exam. Prints each recipe's results as
 each set ends and writes ``DIR/results.json``. Each recipe keeps the CPU budget: steps x batch
 costs no more than the shipped recipe's 30 minutes on the 2-core machine. The recipes train
 ``MuFunConfig.tiny()`` as it is now; README's runs A-K were made when its encoder had four heads of 16 (now two of 32).
@@ -51,6 +52,12 @@ RECIPES = {
     # while training (train.FREQ_MASK); the onset probe weighed 3x (onset_weight)
     **{f"{k}{seed}": dict(steps=2900, batch=3, lr=2e-3, shares="tones", hold=HOLD, seed=seed, settle=True, **kw)
        for k, kw in (("LT", {}), ("FM", {"fmask": 0.5}), ("ON", {"onset": 3.0})) for seed in (0, 1)},
+    # fourth round (every family, seeds 2-5, asked 200 v2 tempos and the exam): does the LLM read
+    # the rows better when each row is told the label harder (train.ROW_WEIGHT 2) or when its
+    # decoder layers learn faster than the rest (train.LM_LR_SCALE 2 or 4)? LT's recipe beside them
+    **{f"{k}{seed}": dict(steps=2900, batch=3, lr=2e-3, shares="tones", seed=seed, settle=True, round=4, **kw)
+       for k, kw in (("R4LT", {}), ("RW", {"row": 2.0}), ("LM", {"lm_lr": 2.0}), ("LMq", {"lm_lr": 4.0}))
+       for seed in (2, 3, 4, 5)},
 }
 
 
@@ -68,6 +75,8 @@ def _run(name: str, pools, out: Path, q, device: str, scale: float) -> None:
     r = RECIPES[name]
     torch.set_num_threads(2)
     train_tiny.FREQ_MASK = r.get("fmask", 0.0)
+    train_tiny.ROW_WEIGHT = r.get("row", 1.0)
+    train_tiny.LM_LR_SCALE = r.get("lm_lr", 1.0)
     hold = r.get("hold", ())
     log = open(out / f"train_{name}.log", "w")
     t0 = time.perf_counter()
@@ -80,7 +89,12 @@ def _run(name: str, pools, out: Path, q, device: str, scale: float) -> None:
     train_s = time.perf_counter() - t0
     svc = MuFunService.load(str(out / name))
     res = {"train_s": round(train_s), **{k: v for k, v in r.items() if k != "hold"}, "hold": list(hold)}
-    if r.get("settle"):  # the whole recipe: the larger sets that tell recipes apart (README's tables)
+    if r.get("round") == 4:  # the reading of the rows: README's v2 tempos and the exam
+        n = lambda k: max(1, int(k * scale ** 0.5))  # noqa: E731
+        groups = (lambda: [replace(x, kind="v2 tempo") for x in ev.evaluate(svc, n(200), 4242, kinds=("tempo",))],
+                  lambda: ev.exam(svc, n(128), 9000, kinds=("tempo",)),
+                  lambda: ev.exam(svc, n(64), 9000, kinds=("note", "timbre", "loudness")))
+    elif r.get("settle"):  # the whole recipe: the larger sets that tell recipes apart (README's tables)
         n = lambda k: max(1, int(k * scale ** 0.5))  # noqa: E731
         groups = (lambda: ev.tempo_by_hit(svc, hold or synth.HITS, n(20), 4000),
                   lambda: ev.exam(svc, n(128), 9000, kinds=("tempo",)),
@@ -117,12 +131,13 @@ def main() -> int:
                                  shares={f: v / sum(most.values()) for f, v in most.items()})
     print(f"pool: {sum(map(len, pool.values()))} clips in {time.perf_counter() - t0:.0f} s", flush=True)
     settle_pool = None
-    # settling's clips (seed 0's), made once (beats never on HOLD: every settling recipe holds it
-    # out), by worker processes: the parent must not run torch's thread pool before it forks the
+    # settling's clips (seed 0's), made once by worker processes: the parent must not run torch's thread pool before it forks the
     # recipes (a forked child would hang in its first op)
-    if any(RECIPES[n].get("settle") for n in names):
+    settling = [n for n in names if RECIPES[n].get("settle")]
+    if settling:  # beats never on a family every settling recipe holds out
+        held = set.intersection(*(set(RECIPES[n].get("hold", ())) for n in settling))
         settle_pool = train_tiny.build_pool(max(16, int(450 * min(1.0, a.clips / 3000))), train_tiny.SETTLE_SEED,
-                                            MuFunConfig.tiny(), print, tuple(h for h in synth.HITS if h not in HOLD),
+                                            MuFunConfig.tiny(), print, tuple(h for h in synth.HITS if h not in held),
                                             None, train_tiny.SETTLE_SHARE, train_tiny.SETTLE)
         print(f"settling pool in {time.perf_counter() - t0:.0f} s", flush=True)
     ctx = multiprocessing.get_context("fork")

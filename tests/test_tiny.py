@@ -369,6 +369,27 @@ def test_band_masks_blank_whole_bands_at_the_floor():
     assert torch.equal(x, keep)
 
 
+def test_faster_decoder_layers_are_one_group_and_the_recipe_keeps_one_rate():
+    """``param_groups`` (``LM_LR_SCALE``, an explored option, 1 in the recipe): at 1 the optimizer
+    steps every parameter at the run's rate; at 2 the LLM's decoder layers, and only they, at twice
+    it, every parameter in exactly one group."""
+    from mufun.config import MuFunConfig
+    from mufun.model import MuFunModel
+    from mufun.tiny.train import LM_LR_SCALE, param_groups, probes
+
+    assert LM_LR_SCALE == 1.0
+    cfg = MuFunConfig.tiny()
+    model = MuFunModel(cfg)
+    params = [*model.parameters(), *probes(cfg).parameters()]
+    assert param_groups(model, params, 2e-3) is params
+    fast, rest = param_groups(model, params, 2e-3, 2.0)
+    assert fast["lr"] == pytest.approx(4e-3) and rest["lr"] == 2e-3
+    assert {id(q) for q in fast["params"]} == {id(q) for q in model.language_model.model.layers.parameters()}
+    assert sorted(map(id, fast["params"] + rest["params"])) == sorted(map(id, params))
+    opt = torch.optim.AdamW(param_groups(model, params, 2e-3, 2.0), lr=2e-3)
+    assert [g["lr"] for g in opt.param_groups] == [pytest.approx(4e-3), 2e-3]
+
+
 def test_one_splice_for_the_batch_equals_one_per_sequence():
     """``embed_many`` (the training batch spliced in one call) gives each sequence exactly what
     ``model.embed`` gives it alone, audio rows in place, with one file or two."""
