@@ -9,8 +9,13 @@ server; each area is built in ``mufun/ui/`` and its logic lives in ``mufun/``.
 from __future__ import annotations
 
 import argparse
+import gc
 import os
 from pathlib import Path
+
+# gradio reports usage to its makers only when the operator asks (GRADIO_ANALYTICS_ENABLED=True):
+# off by default, as share links are (its reporting threads also slowed the start by half a second)
+os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 
 import gradio as gr
 
@@ -88,6 +93,9 @@ def main(argv: list[str] | None = None) -> None:
                     help="answers streaming at once (default: 1 local, 16 with vLLM)")
     args = ap.parse_args(argv)
     heap.cap_arenas(2)  # before the server's threads start: freed memory is reused, not kept per thread
+    # what the imports made lives as long as the process: frozen, a garbage collection (Accelerate
+    # runs one after loading a checkpoint) no longer walks it (0.25 s less to start)
+    gc.freeze()
     try:
         allow = switching_allowed(args.allow_model_switch, args.host, os.environ)
         limits = Limits.from_env()

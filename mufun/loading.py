@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import os
 import re
+import sys
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -179,8 +180,12 @@ def quantize_linears(model: MuFunModel, mode: str, compute_dtype: torch.dtype) -
 
 
 def quantized_modules(model: torch.nn.Module):
-    import bitsandbytes as bnb
-
+    """(name, layer) for every bitsandbytes layer in ``model``. None can exist before bitsandbytes
+    is imported, and importing it costs a start 2 s (it sets up torch.compile), so an unquantized
+    model never imports it."""
+    bnb = sys.modules.get("bitsandbytes")
+    if bnb is None:
+        return
     for name, m in model.named_modules():
         if isinstance(m, (bnb.nn.Linear8bitLt, bnb.nn.Linear4bit)):
             yield name, m

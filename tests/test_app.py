@@ -150,6 +150,19 @@ def test_two_browser_sessions_streaming_at_once_never_mix(server, client, tmp_pa
         b.close()
 
 
+@pytest.mark.parametrize("given,kept", [(None, "False"), ("True", "True")])
+def test_gradios_usage_reports_are_off_unless_the_operator_turns_them_on(given, kept):
+    """``app`` sets gradio's analytics off before gradio reads it, and leaves an operator's own
+    GRADIO_ANALYTICS_ENABLED as it is."""
+    env = {k: v for k, v in os.environ.items() if k != "GRADIO_ANALYTICS_ENABLED"}
+    if given is not None:
+        env["GRADIO_ANALYTICS_ENABLED"] = given
+    code = "import app; from gradio.analytics import analytics_enabled; print(analytics_enabled())"
+    r = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert r.stdout.split()[-1] == kept
+
+
 def test_on_gpu_is_a_pass_through_off_zerogpu(monkeypatch):
     sys.path.insert(0, str(ROOT))
     import app

@@ -31,3 +31,19 @@ def test_full_size_code_path_on_the_tiny_architecture():
     assert set(rows) == {"float32", "int8"}
     assert rows["int8"]["lm_weight_GB"] < rows["float32"]["lm_weight_GB"]
     assert all(r["decode_tokens_per_s"] > 0 for r in rows.values())
+
+
+START = BENCH.parent / "start_bench.py"
+
+
+def test_start_bench_times_the_app_to_its_first_page(tmp_path):
+    """scripts/start_bench.py starts ``python app.py`` and waits for its page (the time is not
+    asserted); it refuses a checkout without an app before starting anything."""
+    r = subprocess.run([sys.executable, str(START), "--starts", "1", "--json"], capture_output=True, text=True,
+                       timeout=300)
+    assert r.returncode == 0, r.stderr[-2000:]
+    d = json.loads(r.stdout)
+    assert len(d["this"]["seconds"]) == 1 and d["this"]["median"] > 0 and "against" not in d
+    r = subprocess.run([sys.executable, str(START), "--against", str(tmp_path)], capture_output=True, text=True,
+                       timeout=60)
+    assert r.returncode == 2 and f"{tmp_path.name} holds no app.py" in r.stderr

@@ -1,5 +1,9 @@
 """Model sources and placement: the Hub path against a real local cache, quantization on CPU."""
+import os
+import subprocess
+import sys
 import time
+from pathlib import Path
 
 import pytest
 import torch
@@ -86,6 +90,21 @@ def test_quantized_load_and_generate_on_cpu(mode, wdtype):
     assert L.report()["quantized_linears"] == 7 * n_layers
     out = L.model.language_model(input_ids=torch.tensor([[3838, 17328, 374]]))
     assert torch.isfinite(out.logits).all()
+
+
+def test_an_unquantized_model_never_imports_bitsandbytes():
+    """Importing bitsandbytes sets up torch.compile (about 2 s of the app's start): a model loaded
+    without quantization counts no quantized linears, and its report and the app's model panel
+    never import it (a fresh process: other tests import it here)."""
+    code = ("import sys; from mufun.loading import LoadOptions; from mufun.service import MuFunService; "
+            "from mufun.ui.common import Holder; from mufun.ui.model_panel import describe; "
+            "svc = MuFunService.load('tiny', LoadOptions(device_map='cpu')); "
+            "n = svc.loaded.report()['quantized_linears']; describe(Holder(svc)); "
+            "print(n, 'bitsandbytes' in sys.modules)")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300,
+                       cwd=Path(__file__).resolve().parent.parent, env={**os.environ, "HF_HUB_OFFLINE": "1"})
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert r.stdout.split()[-2:] == ["0", "False"]
 
 
 def test_bad_options():
