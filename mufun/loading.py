@@ -181,8 +181,8 @@ def quantize_linears(model: MuFunModel, mode: str, compute_dtype: torch.dtype) -
 
 def quantized_modules(model: torch.nn.Module):
     """(name, layer) for every bitsandbytes layer in ``model``. None can exist before bitsandbytes
-    is imported, and importing it costs a start 2 s (it sets up torch.compile), so an unquantized
-    model never imports it."""
+    is imported, and importing it adds about 2 s to the app's start (it sets up torch.compile), so
+    an unquantized model never imports it."""
     bnb = sys.modules.get("bitsandbytes")
     if bnb is None:
         return

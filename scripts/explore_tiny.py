@@ -89,13 +89,12 @@ def _run(name: str, pools, out: Path, q, device: str, scale: float) -> None:
     train_s = time.perf_counter() - t0
     svc = MuFunService.load(str(out / name))
     res = {"train_s": round(train_s), **{k: v for k, v in r.items() if k != "hold"}, "hold": list(hold)}
+    n = lambda k: max(1, int(k * scale ** 0.5))  # noqa: E731  (a set's size at this scale)
     if r.get("round") == 4:  # the reading of the rows: README's v2 tempos and the exam
-        n = lambda k: max(1, int(k * scale ** 0.5))  # noqa: E731
         groups = (lambda: [replace(x, kind="v2 tempo") for x in ev.evaluate(svc, n(200), 4242, kinds=("tempo",))],
                   lambda: ev.exam(svc, n(128), 9000, kinds=("tempo",)),
                   lambda: ev.exam(svc, n(64), 9000, kinds=("note", "timbre", "loudness")))
     elif r.get("settle"):  # the whole recipe: the larger sets that tell recipes apart (README's tables)
-        n = lambda k: max(1, int(k * scale ** 0.5))  # noqa: E731
         groups = (lambda: ev.tempo_by_hit(svc, hold or synth.HITS, n(20), 4000),
                   lambda: ev.exam(svc, n(128), 9000, kinds=("tempo",)),
                   lambda: ev.exam(svc, n(64), 9000, kinds=("note", "timbre", "loudness")),

@@ -361,7 +361,8 @@ def fit(model: MuFunModel, pool: dict[str, list[Example]], steps: int, batch: in
     params = [*model.parameters(), *(heads.parameters() if heads is not None else ())]
     model.train()
     # fused: one kernel over all tensors, 11 ms a step here against 51 ms for the default loop
-    opt = torch.optim.AdamW(param_groups(model, params, lr, LM_LR_SCALE if heads is not None else 1.0), lr=lr, betas=(0.9, 0.98), weight_decay=0.0, fused=True)
+    groups = param_groups(model, params, lr, LM_LR_SCALE if heads is not None else 1.0)
+    opt = torch.optim.AdamW(groups, lr=lr, betas=(0.9, 0.98), weight_decay=0.0, fused=True)
     warm = max(1, min(100, steps // 10))
     sched = torch.optim.lr_scheduler.LambdaLR(
         opt, lambda s: min(1.0, (s + 1) / warm) * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * min(1.0, s / steps)))))
