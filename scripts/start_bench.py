@@ -2,11 +2,12 @@
 
     python scripts/start_bench.py [--starts 3] [--against DIR] [--json]
 
-Starts the app as a user does (the embedded model, 127.0.0.1, a free port, gradio's defaults),
-fetches ``/`` until it answers, and stops it; ``--starts`` times. ``--against DIR`` starts the
-app of another checkout (an older commit, say) alternately with this one, so both meet the
-machine's same moments, and prints the ratio of their medians measured in this run. This
-machine's speed moves by a fifth between days, so compare only numbers from one run.
+Starts the app as a user does (the embedded model, 127.0.0.1, a free port; offline, as the
+embedded model needs no network: starts with the network allowed measured the same here), fetches
+``/`` until it answers, and stops it; ``--starts`` times. ``--against DIR`` starts the app of
+another checkout (an older commit, say) alternately with this one, so both meet the machine's same
+moments, and prints the ratio of their medians measured in this run. This machine's speed moves by
+a fifth between days, so compare only numbers from one run.
 """
 from __future__ import annotations
 
