@@ -54,7 +54,7 @@ RECIPES = {
        for k, kw in (("LT", {}), ("FM", {"fmask": 0.5}), ("ON", {"onset": 3.0})) for seed in (0, 1)},
     # fourth round (every family, seeds 2-5, asked 200 v2 tempos and the exam): does the LLM read
     # the rows better when each row is told the label harder (train.ROW_WEIGHT 2) or when its
-    # decoder layers learn faster than the rest (train.LM_LR_SCALE 2 or 4)? LT's recipe beside them
+    # decoder layers learn faster than the rest (train(lm_lr_scale=2 or 4))? LT's recipe beside them
     **{f"{k}{seed}": dict(steps=2900, batch=3, lr=2e-3, shares="tones", seed=seed, settle=True, round=4, **kw)
        for k, kw in (("R4LT", {}), ("RW", {"row": 2.0}), ("LM", {"lm_lr": 2.0}), ("LMq", {"lm_lr": 4.0}))
        for seed in (2, 3, 4, 5)},
@@ -76,7 +76,6 @@ def _run(name: str, pools, out: Path, q, device: str, scale: float) -> None:
     torch.set_num_threads(2)
     train_tiny.FREQ_MASK = r.get("fmask", 0.0)
     train_tiny.ROW_WEIGHT = r.get("row", 1.0)
-    train_tiny.LM_LR_SCALE = r.get("lm_lr", 1.0)
     hold = r.get("hold", ())
     log = open(out / f"train_{name}.log", "w")
     t0 = time.perf_counter()
@@ -85,7 +84,7 @@ def _run(name: str, pools, out: Path, q, device: str, scale: float) -> None:
                      log=lambda s: print(s, file=log, flush=True), hold_out=hold, device=device,
                      shares=SHARES[r["shares"]], pool=pool,
                      settle_steps=max(2, int(300 * scale)) if r.get("settle") else 0, settle_pool=settle_pool,
-                     onset_weight=r.get("onset", train_tiny.ONSET_WEIGHT))
+                     onset_weight=r.get("onset", train_tiny.ONSET_WEIGHT), lm_lr_scale=r.get("lm_lr", 1.0))
     train_s = time.perf_counter() - t0
     svc = MuFunService.load(str(out / name))
     res = {"train_s": round(train_s), **{k: v for k, v in r.items() if k != "hold"}, "hold": list(hold)}

@@ -28,14 +28,16 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 
-def start_app(log: Path | None = None, **env_extra: str) -> tuple[subprocess.Popen, str]:
-    """``python app.py`` on a free port, as a user starts it (the tests start theirs here too)."""
+def start_app(log: Path | None = None, folder: Path = ROOT, poll: float = 0.5,
+              **env_extra: str) -> tuple[subprocess.Popen, str]:
+    """``python app.py`` of the checkout in ``folder`` on a free port, as a user starts it (the tests
+    start theirs here too); asks for its page every ``poll`` seconds until it answers."""
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    env = {**os.environ, "MUFUN_PORT": str(port), "GRADIO_ANALYTICS_ENABLED": "False", **env_extra}
+    env = {**os.environ, "MUFUN_PORT": str(port), **env_extra}
     log = log or Path(tempfile.mkdtemp()) / "app.log"
-    proc = subprocess.Popen([sys.executable, "app.py"], cwd=ROOT, env=env, stdout=log.open("w"),
+    proc = subprocess.Popen([sys.executable, "app.py"], cwd=folder, env=env, stdout=log.open("w"),
                             stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}/"
     deadline = time.time() + 180
@@ -46,7 +48,7 @@ def start_app(log: Path | None = None, **env_extra: str) -> tuple[subprocess.Pop
         except Exception:
             if proc.poll() is not None:
                 raise RuntimeError(log.read_text())
-            time.sleep(0.5)
+            time.sleep(poll)
     proc.kill()
     raise RuntimeError("the app did not start: " + log.read_text())
 

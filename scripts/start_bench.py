@@ -13,41 +13,27 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import socket
 import statistics
-import subprocess
 import sys
 import time
-import urllib.request
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from load_bench import ROOT, start_app  # noqa: E402
 
 
-def time_start(folder: Path, timeout: float = 120.0) -> float:
+def time_start(folder: Path) -> float:
     """Seconds from starting ``python app.py`` in ``folder`` to its first page."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    env = {**os.environ, "MUFUN_PORT": str(port), "HF_HUB_OFFLINE": "1"}
     t0 = time.perf_counter()
-    proc = subprocess.Popen([sys.executable, "app.py"], cwd=folder, env=env, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL)
     try:
-        while True:
-            try:
-                urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=2).read()
-                return time.perf_counter() - t0
-            except OSError:
-                if proc.poll() is not None:
-                    raise SystemExit(f"the app in {folder.name} stopped before serving (exit {proc.returncode})")
-                if time.perf_counter() - t0 > timeout:
-                    raise SystemExit(f"the app in {folder.name} did not serve within {timeout:.0f} s")
-                time.sleep(0.05)
-    finally:
-        proc.terminate()
-        proc.wait()
+        proc, _ = start_app(folder=folder, poll=0.05, HF_HUB_OFFLINE="1")
+    except RuntimeError:  # its log is the app's own; the script says which checkout failed
+        raise SystemExit(f"the app in {folder.name} did not serve") from None
+    seconds = time.perf_counter() - t0
+    proc.terminate()
+    proc.wait()
+    return seconds
 
 
 def main(argv: list[str] | None = None) -> int:

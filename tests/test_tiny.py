@@ -370,14 +370,17 @@ def test_band_masks_blank_whole_bands_at_the_floor():
 
 
 def test_faster_decoder_layers_are_one_group_and_the_recipe_keeps_one_rate():
-    """``param_groups`` (``LM_LR_SCALE``, an explored option, 1 in the recipe): at 1 the optimizer
-    steps every parameter at the run's rate; at 2 the LLM's decoder layers, and only they, at twice
-    it, every parameter in exactly one group."""
+    """``param_groups`` (``train(lm_lr_scale=)``, an explored option, 1 in the recipe): at 1 the
+    optimizer steps every parameter at the run's rate; at 2 the LLM's decoder layers, and only
+    they, at twice it, every parameter in exactly one group."""
+    import inspect
+
     from mufun.config import MuFunConfig
     from mufun.model import MuFunModel
-    from mufun.tiny.train import LM_LR_SCALE, param_groups, probes
+    from mufun.tiny.train import fit, param_groups, probes, train
 
-    assert LM_LR_SCALE == 1.0
+    assert inspect.signature(train).parameters["lm_lr_scale"].default == 1.0
+    assert inspect.signature(fit).parameters["lm_lr_scale"].default == 1.0
     cfg = MuFunConfig.tiny()
     model = MuFunModel(cfg)
     params = [*model.parameters(), *probes(cfg).parameters()]

@@ -199,10 +199,6 @@ ONSET_WEIGHT = 1.0
 # clips whose log-mel loses one or two bands of 8-32 mel bins (set to the chunk's floor, as a
 # sound with nothing in that band) while training
 FREQ_MASK = 0.0
-# exploring only (scripts/explore_tiny.py sets it; the recipe keeps 1): the learning rate of the
-# LLM's decoder layers in the main run, times the run's. 2x and 4x did not read the rows better on
-# a GPU over four seeds (README "How the LLM reads the rows")
-LM_LR_SCALE = 1.0
 
 
 def mask_bands(features: torch.Tensor, rng: np.random.Generator) -> torch.Tensor:
@@ -353,16 +349,16 @@ def param_groups(model: MuFunModel, params: list[torch.Tensor], lr: float, lm_sc
 def fit(model: MuFunModel, pool: dict[str, list[Example]], steps: int, batch: int, lr: float,
         rng: np.random.Generator, cfg: MuFunConfig, tok, heads: torch.nn.ModuleDict | None = None, log=print,
         shares: dict[str, float] | None = None, bf16: bool = False,
-        onset_weight: float = ONSET_WEIGHT, late: Late | None = None) -> None:
+        onset_weight: float = ONSET_WEIGHT, late: Late | None = None, lm_lr_scale: float = 1.0) -> None:
     """``steps`` AdamW steps on clips drawn from ``pool``: a warm-up, then a cosine from ``lr`` down
     to a tenth of it. ``heads``: the training-only probes, trained beside the model (None: the
     answers' loss alone; ``onset_weight``: the onset probe's weight among them); ``late``: beat
-    tracks that replace some beat draws late in the run."""
+    tracks that replace some beat draws late in the run; ``lm_lr_scale``: the LLM's decoder layers
+    learn at that many times ``lr`` (``param_groups``; exploring only)."""
     params = [*model.parameters(), *(heads.parameters() if heads is not None else ())]
     model.train()
     # fused: one kernel over all tensors, 11 ms a step here against 51 ms for the default loop
-    groups = param_groups(model, params, lr, LM_LR_SCALE if heads is not None else 1.0)
-    opt = torch.optim.AdamW(groups, lr=lr, betas=(0.9, 0.98), weight_decay=0.0, fused=True)
+    opt = torch.optim.AdamW(param_groups(model, params, lr, lm_lr_scale), lr=lr, betas=(0.9, 0.98), weight_decay=0.0, fused=True)
     warm = max(1, min(100, steps // 10))
     sched = torch.optim.lr_scheduler.LambdaLR(
         opt, lambda s: min(1.0, (s + 1) / warm) * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * min(1.0, s / steps)))))
@@ -442,7 +438,8 @@ def train(out: Path, steps: int, batch: int, lr: float, seed: int, n_clips: int,
           bf16: bool = False, settle_steps: int = 0, settle_lr: float = 5e-4, settle_clips: int = 450,
           settle_from: Path | None = None, settle_pool: dict[str, list[Example]] | None = None,
           onset_weight: float = ONSET_WEIGHT, late_clips: int = 0,
-          late_pool: list[Example] | None = None, late_share: float = LATE_SHARE) -> Path:
+          late_pool: list[Example] | None = None, late_share: float = LATE_SHARE,
+          lm_lr_scale: float = 1.0) -> Path:
     """Train from scratch and save to ``out``, then settle (``settle_steps``; 0: no settling);
     beat tracks never use the hit families in ``hold_out``. ``shares``: how often each family is
     drawn (default ``FAMILY_SHARE``); ``pool``: the main run's clips made earlier (``build_pool``),
@@ -450,7 +447,9 @@ def train(out: Path, steps: int, batch: int, lr: float, seed: int, n_clips: int,
     that folder; ``settle_pool``: settling's clips made earlier; ``onset_weight``: the onset probe's
     weight in the main run; ``late_clips``: how many cut beat tracks the main run's second half
     draws from (``LATE``; 0: none), ``late_pool``: those made earlier, ``late_share``: the share of
-    beat draws they replace. The shipped weights are trained on
+    beat draws they replace; ``lm_lr_scale``: the main run's decoder layers learn at that many
+    times ``lr`` (exploring only: 2x and 4x did not read the rows better on a GPU over four seeds,
+    README "How the LLM reads the rows"; the recipe keeps 1). The shipped weights are trained on
     the CPU (``device`` "cuda" is for exploring)."""
     shares = shares or FAMILY_SHARE
     start = time.perf_counter()
@@ -483,7 +482,7 @@ def train(out: Path, steps: int, batch: int, lr: float, seed: int, n_clips: int,
         if late is not None:
             log(f"late cuts: from step {late.from_step}, {late_share:.0%} of beat draws from {len(late_pool)} cut tracks")
         fit(model, pool, steps, batch, lr, np.random.default_rng(seed + 1), cfg, tok, probes(cfg).to(device),
-            log, shares, bf16, onset_weight, late)
+            log, shares, bf16, onset_weight, late, lm_lr_scale)
         save(model.cpu(), cfg, out, qwen3_tokenizer_dir(), shards=1)
         log(f"saved {out}: data {data_s:.0f} s, steps {(time.perf_counter() - t0) / 60:.1f} min, "
             f"{(time.perf_counter() - start) / 60:.1f} min in all")
