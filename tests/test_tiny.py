@@ -228,6 +228,38 @@ def test_rough_ticks_and_loudness_edges():
     assert np.array_equal(plain.samples, same.samples) and a.random() == b.random()
 
 
+def test_beats_on_the_grid_keep_the_exact_tempo_and_start_on_a_row_edge():
+    """``Rough.grid``: the track at its label's exact tempo (other tracks drift up to 1.5 %), no
+    human timing, the first hit on a whole tenth of a second, so at 60, 120 and 150 BPM every hit
+    starts on the sample where one 100 ms audio row ends; said in the sound. The default draws no
+    random number for it (the clips of every recipe before it stay as they were)."""
+    from mufun.tiny.train import onset_targets, Example
+
+    rng = np.random.default_rng(11)
+    for tempo in ("60", "120", "150", "90"):
+        for rate in (16_000, 44_100):
+            s = synth.make_song("beat", rng, seconds=12, rate=rate, rough=synth.Rough(grid=1.0), tempo=tempo)
+            assert s.sound.endswith(" grid")
+            starts = np.array(s.onsets) * rate
+            period = 60 / int(tempo)
+            beats = (starts - starts[0]) / (period * rate)  # rests skip beats: whole numbers of exact periods
+            assert np.allclose(beats, np.round(beats), atol=1.5 / (period * rate)), (tempo, rate)
+            assert abs(starts[0] / rate * 10 - round(starts[0] / rate * 10)) < 1e-6
+            if tempo != "90":
+                tenths = starts / rate * 10
+                assert np.allclose(tenths, np.round(tenths), atol=1e-6)
+                ex = Example("beat", s.labels, None, torch.zeros(1), onsets=s.onsets)
+                rows = onset_targets(ex, 300, 10.0).nonzero().squeeze(-1).tolist()
+                assert rows == [round(t * 10) for t in s.onsets if t < 30]  # the row a hit starts, not the one before
+    drift = [synth.make_song("beat", rng, seconds=12, tempo="120") for _ in range(6)]
+    assert not any(s.sound.endswith(" grid") for s in drift)
+    assert any(abs(np.median(np.diff(s.onsets)) - 0.5) > 0.001 for s in drift)
+    a, b = np.random.default_rng(9), np.random.default_rng(9)
+    plain = synth.make_song("beat", a, seconds=9)
+    same = synth.make_song("beat", b, seconds=9, rough=synth.Rough(grid=0.0))
+    assert np.array_equal(plain.samples, same.samples) and a.random() == b.random()
+
+
 def test_a_bf16_encoder_computes_the_same_loss_in_bfloat16():
     """``--bf16-encoder``: the encoder and connector run under bfloat16 autocast (the weights stay
     float32, the LLM float32); the loss is the float32 one to bf16's precision, not the same bits,
@@ -797,6 +829,41 @@ def test_eval_per_hit_cut_asks_tracks_at_the_same_tempos_with_every_hit_cut(monk
         assert said in err and "Traceback" not in err
 
 
+def test_eval_on_grid_asks_tracks_at_the_same_tempos_laid_out_as_a_sequencer_does(monkeypatch, capsys):
+    """``--per-hit N --on-grid`` asks as many tracks again on each family, at the same tempos, each
+    at its exact tempo with its first hit on a whole tenth of a second, over digital silence, the
+    whole clip heard (no segment); it needs --per-hit, refused in the project's words."""
+    import json
+    from types import SimpleNamespace
+
+    from mufun.config import MuFunConfig
+    from mufun.tiny import eval as ev
+
+    asked, clips = [], []
+    monkeypatch.setattr(ev, "ask", lambda svc, clip, q, max_new_tokens=16: clips.append(clip) or "It is 60 BPM.")
+    svc = SimpleNamespace(cfg=MuFunConfig.tiny())
+    plain = ev.tempo_by_hit(svc, ("snare", "click"), 8, seed=5, log=asked.append)
+    grid = ev.tempo_by_hit(svc, ("snare", "click"), 8, seed=5, log=asked.append, on_grid=True)
+    assert [r.correct for r in plain] == [r.correct for r in grid] == [2, 2]
+    tempos = [line.split()[1] for line in asked]
+    assert tempos[:16] == tempos[16:]
+    assert not any(" grid" in line for line in asked[:16])
+    assert all(" silent grid " in line for line in asked[16:])
+    assert all(c.segment is None for c in clips[16:])
+
+    monkeypatch.setattr(ev.MuFunService, "load", staticmethod(lambda model: svc))
+    assert ev.main(["--per-kind", "0", "--per-hit", "1", "--hits", "click", "--on-grid", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert list(out["tempo by hit family, laid out on the grid (exact tempo, no human timing), over silence"]) \
+        == ["tempo:click"]
+    monkeypatch.setattr(ev.MuFunService, "load", staticmethod(lambda model: pytest.fail("loaded a model")))
+    with pytest.raises(SystemExit) as e:
+        ev.main(["--on-grid"])
+    assert e.value.code == 2
+    err = capsys.readouterr().err
+    assert "--on-grid goes with --per-hit N" in err and "Traceback" not in err
+
+
 @needs_weights
 def test_row_probe_counts_the_answers_that_name_each_clips_tempo(monkeypatch, capsys):
     """``scripts/row_probe.py --answers``: every held-out clip is asked once, and an answer counts
@@ -1011,6 +1078,26 @@ def test_the_file_generators_make_what_their_labels_say():
                 assert (second > 0.2) if wave == "sawtooth" else (second < 0.05), (which, note, wave)
 
 
+def test_the_sixth_generator_is_a_plain_sequencer():
+    """``exam_files`` sixth set: the first hit on the first sample, every hit on its exact beat at
+    full level, over digital silence, stored as WAV; notes start from phase 0 and stop dead."""
+    from mufun.tiny import exam_files
+
+    rate = 16_000
+    for tempo in synth.TEMPOS:
+        period = 60 / int(tempo)
+        for name in exam_files.SETS["sixth"]:
+            x = exam_files.beat("sixth", np.random.default_rng(2), float(tempo), name, 9.0, rate)
+            for k in range(int(8.5 / period)):
+                at = round(k * period * rate)
+                assert k == 0 or not x[at - 40:at - 1].any(), (name, tempo, k)  # silence just before
+                assert np.abs(x[max(0, at - 1):at + 3]).max() > 0.005, (name, tempo, k)  # the hit, on time
+                assert not x[at + int(0.31 * rate):at + int((period - 0.005) * rate)].any()  # digital silence
+    assert exam_files.STYLES["sixth"].formats == ("wav",) and exam_files.STYLES["sixth"].noise == 0
+    x = exam_files.tone("sixth", np.random.default_rng(0), "A4", "sine", 2.0, rate)
+    assert x[0] == 0 and np.abs(x[-20:]).max() > 0.5  # from phase 0, and no fade at the end
+
+
 def test_the_file_generators_ask_through_files_whose_labels_survive_the_decoder(tmp_path):
     """``exam_files.run`` stores every clip as a file and asks it once: labels rotate, and a clip's
     loudness label still holds for the peak the app's decoder reads back (WAV, FLAC, MP3, Ogg)."""
@@ -1040,7 +1127,7 @@ def test_the_file_generators_cli_refuses_what_it_cannot_ask(capsys):
     model are refused in the project's words (no traceback, no server path)."""
     from mufun.tiny import exam_files
 
-    for argv, said in ((["--set", "fourth,sixth"], "names no generator here: choose from fourth, fifth"),
+    for argv, said in ((["--set", "fourth,seventh"], "names no generator here: choose from fourth, fifth, sixth"),
                        (["--per-kind", "0"], "--per-kind must be 1 or more")):
         with pytest.raises(SystemExit) as e:
             exam_files.main(argv)

@@ -15,6 +15,10 @@ of the true tempo. ``--takes K`` records K different takes of each tempo; ``--cu
 ``--per-hit N`` asks the tempo of N beat tracks played on each hit family; with ``--cut-db LO HI``
 it asks N more on each family, at the same tempos, with every hit stopping dead LO-HI dB below
 its peak, over digital silence (a sample cut short: the cut is a click of its own).
+With ``--on-grid`` it asks N more on each family laid out as a plain sequencer lays a beat: the
+label's exact tempo, the first hit on a whole tenth of a second, no human timing, over digital
+silence; at 60, 120 and 150 BPM every hit then starts exactly on the edge between two of the
+model's 100 ms audio rows.
 ``--by-length N`` asks the tempo of N beat tracks at each of a few lengths (4 s to two chunks),
 and each other kind asked (note, timbre, loudness) of N clips at 1, 2, 3 and 6 s.
 ``--kinds tempo`` asks only the tempo (of the same clips a full run asks), e.g. on a larger set.
@@ -23,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 import json
 import time
 from dataclasses import dataclass
@@ -97,14 +102,23 @@ def _ask_kind(svc: MuFunService, kind: str, name: str, n: int, rng: np.random.Ge
     return Result(name, correct, n, 1 / len(labels))
 
 
+# beat tracks as a plain sequencer writes them (``--on-grid``): the label's exact tempo, the first
+# hit on a whole tenth of a second, no human timing, over digital silence, the whole clip heard
+ON_GRID = synth.Rough(grid=1.0, silent=1.0)
+
+
 def tempo_by_hit(svc: MuFunService, families=synth.HITS, per_family: int = 16, seed: int = 4000,
-                 log=None, cut_db: tuple[float, float] | None = None) -> list[Result]:
+                 log=None, cut_db: tuple[float, float] | None = None, on_grid: bool = False) -> list[Result]:
     """Tempo on beat tracks played on one hit family at a time (tempos balanced). ``cut_db``:
     every hit stops dead between those levels below its peak, over digital silence, as a plain
-    synthesizer cuts a sample short (``synth.stop_dead``)."""
+    synthesizer cuts a sample short (``synth.stop_dead``). ``on_grid``: the tracks are laid out
+    as a plain sequencer lays them (``ON_GRID``): at 60, 120 and 150 BPM every hit then starts
+    exactly where one of the model's 100 ms audio rows ends and the next begins."""
     rng = np.random.default_rng(seed)
     rough = synth.Rough() if cut_db is None else synth.Rough(cut=1.0, cut_db=cut_db, silent=1.0)
-    return [_ask_kind(svc, "tempo", f"tempo:{fam}", per_family, rng, log, hits=(fam,), rough=rough)
+    if on_grid:
+        rough = dataclasses.replace(rough, grid=ON_GRID.grid, silent=ON_GRID.silent)
+    return [_ask_kind(svc, "tempo", f"tempo:{fam}", per_family, rng, log, hits=(fam,), rough=rough, whole=on_grid)
             for fam in families]
 
 
@@ -281,6 +295,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--cut-db", type=float, nargs=2, metavar=("LO", "HI"), default=None,
                    help="with --per-hit: also as many tracks at the same tempos with every hit stopping dead "
                    "LO-HI dB below its peak, over digital silence")
+    p.add_argument("--on-grid", action="store_true",
+                   help="with --per-hit: also as many tracks at the same tempos laid out as a plain sequencer lays "
+                   "them (the exact tempo, the first hit on a whole tenth of a second, no human timing, over "
+                   "digital silence)")
     p.add_argument("--by-length", type=how_many, default=0, help="also tempo on N beat tracks of each length in "
                    f"{', '.join(f'{s:g}' for s in BY_LENGTH_S)} seconds, and each other kind asked on N clips of "
                    f"{', '.join(f'{s:g}' for s in SHORT_S)} seconds")
@@ -299,6 +317,8 @@ def main(argv: list[str] | None = None) -> int:
         lo, hi = a.cut_db
         if not 0 < lo <= hi <= 90:
             p.error("--cut-db takes two levels in dB below a hit's peak, 0 < LO <= HI <= 90")
+    if a.on_grid and not a.per_hit:
+        p.error("--on-grid goes with --per-hit N: it lays out those tracks on the grid")
     svc = MuFunService.load(a.model)
     log = (lambda s: print(s, flush=True)) if a.verbose else None
     t0 = time.perf_counter()
@@ -309,6 +329,9 @@ def main(argv: list[str] | None = None) -> int:
         lo, hi = a.cut_db
         runs[f"tempo by hit family, every hit cut {lo:g}-{hi:g} dB below its peak, over silence"] = \
             tempo_by_hit(svc, a.hits, a.per_hit, a.seed + 3000, log, cut_db=(lo, hi))
+    if a.on_grid:  # checked above: it comes with --per-hit
+        runs["tempo by hit family, laid out on the grid (exact tempo, no human timing), over silence"] = \
+            tempo_by_hit(svc, a.hits, a.per_hit, a.seed + 3000, log, on_grid=True)
     if a.by_length and "tempo" in a.kinds:
         runs["tempo by length"] = kinds_by_length(svc, per_length=a.by_length, seed=a.seed + 6000, log=log)
     short = [k for k in a.kinds if k not in ("tempo", "quality")]  # chord quality is not learned

@@ -1,4 +1,4 @@
-"""A fourth and a fifth generator for checking MuFun-Tiny, written as an outside examiner might.
+"""A fourth, a fifth and a sixth generator for checking MuFun-Tiny, written as an outside examiner might.
 
 Written apart from ``synth`` (training's), ``exam`` and ``exam_stops``, in plain numpy, each clip
 stored as a file (WAV, FLAC, MP3 or Ogg Vorbis at 16-48 kHz, some stereo) and read back by the
@@ -12,10 +12,16 @@ app's own decoder (``audio.load``), every kind's clip at a random loud or quiet 
 - ``fifth``: beats on a conga, a short sample kick, a sung "ta", a guitar chug, a steel drum, a
   tambourine, a laser zap and a square-wave kick, some through a comb-filter room, 10-30 s; notes
   as band-limited (additive) waves, detuned up to 10 cents, some with tremolo or a room, 3-12 s.
+- ``sixth``: a plain sequencer: the first hit at 0 s and every hit exactly on its beat at full
+  level, over digital silence, stored as WAV; beats on a one-sample click, a beep, a falling-pitch
+  kick, a noise snare, a hat, a burst of noise, a tom and a square blip (each in a fixed window,
+  the tom and the kick cut before they fade), 8-20 s; notes as textbook waves from phase 0, flat
+  (they start and stop dead), 2-6 s. At 60, 120 and 150 BPM every hit then starts exactly on the
+  edge between two of the model's 100 ms audio rows.
 
 The labels mean what training's do (``synth.LABELS``, ``synth.LOUD_PEAK`` / ``synth.QUIET_PEAK``).
 
-    python -m mufun.tiny.exam_files [--model tiny] [--set fourth,fifth] [--per-kind 96] [--seed 77]
+    python -m mufun.tiny.exam_files [--model tiny] [--set fourth,fifth,sixth] [--per-kind 96] [--seed 77]
 
 >>> x = beat("fourth", np.random.default_rng(0), 120, "clave", 8.0, 16_000)
 >>> x.shape, round(float(np.abs(x).max()), 2)
@@ -36,7 +42,8 @@ from mufun.tiny import exam, synth
 
 RATES = (16_000, 22_050, 44_100, 48_000)
 SETS = {"fourth": ("808", "cowbell", "hat", "clave", "fmtom", "bass", "snare", "marimba"),
-        "fifth": ("conga", "samplekick", "ta", "chug", "steeldrum", "tambourine", "laser", "squarekick")}
+        "fifth": ("conga", "samplekick", "ta", "chug", "steeldrum", "tambourine", "laser", "squarekick"),
+        "sixth": ("click", "beep", "kick", "snare", "hat", "noise", "tom", "blip")}
 FORMATS = ("wav", "wav", "flac", "mp3", "ogg")  # half the clips WAV
 
 
@@ -109,6 +116,36 @@ def _fifth(name: str, rate: int, rng: np.random.Generator, period: float) -> np.
     raise ValueError(f"no sound {name!r} in the fifth set")
 
 
+def _sixth(name: str, rate: int, rng: np.random.Generator, period: float) -> np.ndarray:
+    def t(seconds: float) -> np.ndarray:
+        return np.arange(int(seconds * rate)) / rate
+    if name == "click":  # one sample at full level
+        x = np.zeros(int(0.005 * rate))
+        x[0] = 1.0
+        return x
+    if name == "beep":
+        tt = t(0.08)
+        return np.sin(2 * np.pi * 880 * tt) * _decay(tt, 0.02)
+    if name == "kick":  # 195 Hz falling to 45 Hz, cut at 0.3 s (22 dB down)
+        tt = t(0.3)
+        return np.sin(2 * np.pi * np.cumsum(150 * np.exp(-tt / 0.05) + 45) / rate) * _decay(tt, 0.12)
+    if name == "snare":
+        tt = t(0.3)
+        return (0.7 * rng.standard_normal(len(tt)) + 0.3 * np.sin(2 * np.pi * 200 * tt)) * _decay(tt, 0.06)
+    if name == "hat":  # differenced noise, 80 ms
+        tt = t(0.08)
+        w = np.diff(rng.standard_normal(len(tt) + 1))
+        return w / np.abs(w).max() * _decay(tt, 0.015)
+    if name == "noise":  # 50 ms of white noise, switched on and off
+        return rng.uniform(-1, 1, int(0.05 * rate))
+    if name == "tom":  # 210 Hz falling to 90 Hz, cut at 0.3 s (17 dB down)
+        tt = t(0.3)
+        return np.sin(2 * np.pi * np.cumsum(120 * np.exp(-tt / 0.2) + 90) / rate) * _decay(tt, 0.15)
+    if name == "blip":  # 60 ms of a 600 Hz square wave
+        return np.sign(np.sin(2 * np.pi * 600 * t(0.06)))
+    raise ValueError(f"no sound {name!r} in the sixth set")
+
+
 def _room(x: np.ndarray, rate: int, rng: np.random.Generator) -> np.ndarray:
     """Five echoes 20-60 ms apart, each 0.3-0.6 of the one before."""
     d, g, y = int(rng.uniform(0.02, 0.06) * rate), rng.uniform(0.3, 0.6), x.copy()
@@ -129,8 +166,10 @@ class Style:
     pair: float  # the share of tracks an 808 and a snare instead of the drawn sound
     accent: tuple[int, float]  # every n-th beat at full level, the others at this gain
     room: float  # the share of beat tracks through ``_room``
-    noise_log10: tuple[float, float]  # half the tracks over noise this loud (log10 of its rms)
+    noise_log10: tuple[float, float]  # ``noise`` of the tracks over noise this loud (log10 of its rms)
     phrasing_step: int  # questions' phrasings rotated by this step
+    noise: float = 0.5  # the share of beat tracks over noise
+    formats: tuple[str, ...] = FORMATS  # how the clips are stored (one drawn for each clip)
 
 
 def _tone_fourth(rng: np.random.Generator, note: str, timbre: str, seconds: float, rate: int) -> np.ndarray:
@@ -162,8 +201,17 @@ def _tone_fifth(rng: np.random.Generator, note: str, timbre: str, seconds: float
     return _room(x, rate, rng) if rng.random() < 0.3 else x
 
 
+def _tone_sixth(rng: np.random.Generator, note: str, timbre: str, seconds: float, rate: int) -> np.ndarray:
+    """A textbook wave from phase 0 at the note's exact pitch, flat: it starts and stops dead."""
+    cyc = synth.NOTES[note] * np.arange(int(seconds * rate)) / rate
+    return {"sine": np.sin(2 * np.pi * cyc), "square": np.sign(np.sin(2 * np.pi * cyc)),
+            "sawtooth": 2 * (cyc % 1) - 1}[timbre]
+
+
 STYLES = {"fourth": Style(_fourth, _tone_fourth, (8, 20), (2, 10), 0.3, 0.3, (4, 0.8), 0.0, (-4, -2.5), 1),
-          "fifth": Style(_fifth, _tone_fifth, (10, 30), (3, 12), 0.5, 0.0, (2, 0.7), 0.4, (-3.5, -2), 7)}
+          "fifth": Style(_fifth, _tone_fifth, (10, 30), (3, 12), 0.5, 0.0, (2, 0.7), 0.4, (-3.5, -2), 7),
+          "sixth": Style(_sixth, _tone_sixth, (8, 20), (2, 6), 0.0, 0.0, (1, 1.0), 0.0, (-4, -3), 3,
+                         noise=0.0, formats=("wav",))}
 
 
 def beat(which: str, rng: np.random.Generator, bpm: float, sound: str, seconds: float, rate: int,
@@ -184,7 +232,7 @@ def beat(which: str, rng: np.random.Generator, bpm: float, sound: str, seconds: 
         at, k = at + period, k + 1
     if style.room and rng.random() < style.room:
         x = _room(x, rate, rng)
-    if rng.random() < 0.5:
+    if rng.random() < style.noise:
         x += rng.standard_normal(n) * 10 ** rng.uniform(*style.noise_log10)
     return x / np.abs(x).max()
 
@@ -195,11 +243,12 @@ def tone(which: str, rng: np.random.Generator, note: str, timbre: str, seconds: 
     return x / np.abs(x).max()
 
 
-def store(x: np.ndarray, rate: int, rng: np.random.Generator, folder: Path, name: str) -> Path:
-    """``x`` written to ``folder`` as WAV, FLAC, MP3 or Ogg Vorbis, a third of the clips in stereo
-    (the right channel 0.7-1 of the left)."""
+def store(x: np.ndarray, rate: int, rng: np.random.Generator, folder: Path, name: str,
+          formats: tuple[str, ...] = FORMATS) -> Path:
+    """``x`` written to ``folder`` as one of ``formats`` (WAV, FLAC, MP3 or Ogg Vorbis), a third of
+    the clips in stereo (the right channel 0.7-1 of the left)."""
     y = np.stack([x, x * rng.uniform(0.7, 1)], 1) if rng.random() < 0.3 else x
-    fmt = str(rng.choice(FORMATS))
+    fmt = str(rng.choice(formats))
     path = folder / f"{name}.{fmt}"
     synth.write_file(path, y.astype(np.float32), rate)
     return path
@@ -226,7 +275,7 @@ def run(which: str, per_kind: int, seed: int, answer: Callable[[Path, str], str]
             i = sum(tally.asked.values())
             loud = rng.random() < 0.5
             peak = rng.uniform(*(synth.LOUD_PEAK if loud else synth.QUIET_PEAK))
-            path = store(x * peak, rate, rng, Path(d), f"clip{i}")
+            path = store(x * peak, rate, rng, Path(d), f"clip{i}", style.formats)
             gold = ("loud" if loud else "quiet") if kind == "loudness" else label
             question = synth.QUESTIONS[kind][i * style.phrasing_step % len(synth.QUESTIONS[kind])]
             text = answer(path, question)

@@ -255,7 +255,10 @@ class Rough:
     ``cut_db`` below its peak (a click of its own, as a sample cut short or a gated sound);
     ``silent``, the share over digital silence (no noise bed or hum); ``spike``, the share whose
     hits are digital ticks (the hit's first ``spike_ms`` of decay: all attack, little energy
-    for its peak). For every family: ``edge``, the share whose peak is drawn from ``EDGE_PEAK``,
+    for its peak); ``grid``, the share laid out as a plain sequencer lays them: at the label's exact
+    tempo (not 1.5 % either side), no human timing, the first hit on a whole tenth of a second (0
+    included), so at 60, 120 and 150 BPM every hit starts exactly where one 100 ms audio row of
+    the model ends and the next begins. For every family: ``edge``, the share whose peak is drawn from ``EDGE_PEAK``,
     the end of its label's range nearest the other label (a quiet square near 0.05 carries more
     energy than a loud tick). The default makes none of them and draws no random numbers for them."""
     cut: float = 0.0
@@ -264,6 +267,7 @@ class Rough:
     spike: float = 0.0
     spike_ms: tuple[float, float] = (0.03, 1.0)
     edge: float = 0.0
+    grid: float = 0.0
 
 
 # peaks at the edge of each loudness label's range (within it): where ``Rough.edge`` draws them
@@ -284,12 +288,13 @@ def stop_dead(h: np.ndarray, db: float) -> np.ndarray:
 
 
 def beat(bpm: float, seconds: float, rng: np.random.Generator, rate: int = RATE,
-         hits: tuple[str, ...] = HITS, rough: Rough = Rough()) -> tuple[np.ndarray, list[float], str]:
+         hits: tuple[str, ...] = HITS, rough: Rough = Rough(), grid: bool = False) -> tuple[np.ndarray, list[float], str]:
     """Hits on every beat, played on one family of ``hits`` (a third of the tracks alternate two,
     like a kick and a snare), each hit its own, accented downbeats, human timing (up to 20 ms),
     a few rests, over a noise bed, sometimes with hum and a room; ``rough``: how often every hit
-    stops dead and how often the track lies over digital silence instead. Returns (samples,
-    onsets, what played it and how)."""
+    stops dead and how often the track lies over digital silence instead; ``grid``: the first hit
+    on a whole tenth of a second and no human timing (``Rough.grid``). Returns (samples, onsets,
+    what played it and how)."""
     n = int(seconds * rate)
     t = np.arange(n) / rate
     cut = float(rng.uniform(*rough.cut_db)) if rough.cut and rng.random() < rough.cut else None
@@ -305,6 +310,8 @@ def beat(bpm: float, seconds: float, rng: np.random.Generator, rate: int = RATE,
     period = 60.0 / bpm
     at = rng.uniform(0, period) + rng.uniform(0, 1.0)
     jitter = rng.uniform(0, 0.02) if rng.random() < 0.6 else 0.0
+    if grid:  # the same draws, then laid on the grid
+        at, jitter = round(at * 10) / 10, 0.0
     rests = rng.uniform(0, 0.12) if rng.random() < 0.4 else 0.0
     accent = rng.uniform(0.4, 0.9)
     repeat = rng.random() < 0.3  # a drum machine: the same sample every time
@@ -315,7 +322,8 @@ def beat(bpm: float, seconds: float, rng: np.random.Generator, rate: int = RATE,
     sample = {f: one(f) for f in fams}
     i, onsets = 0, []
     while True:
-        s = int((at + i * period + (rng.normal(0, jitter) if jitter else 0.0)) * rate)
+        at_i = (at + i * period + (rng.normal(0, jitter) if jitter else 0.0)) * rate
+        s = round(at_i) if grid else int(at_i)  # on the grid to the sample
         if s >= n - rate // 50:
             break
         fam = fams[i % len(fams)]
@@ -334,7 +342,7 @@ def beat(bpm: float, seconds: float, rng: np.random.Generator, rate: int = RATE,
     if rng.random() < 0.4:
         x = reverb(x, rate, rng)
     how = (f" spike {spike:.2f} ms" if spike is not None else "") + (f" cut {cut:.0f} dB" if cut is not None else "") \
-        + (" silent" if silent else "")
+        + (" silent" if silent else "") + (" grid" if grid else "")
     return x.astype(np.float32), onsets, "+".join(fams) + how
 
 
@@ -365,7 +373,9 @@ def make_song(family: str, rng: np.random.Generator, seconds: float | None = Non
     onsets: list[float] = []
     g = None if plain else rng
     if family == "beat":
-        x, onsets, sound = beat(float(labels["tempo"]) * rng.uniform(0.985, 1.015), seconds, rng, rate, hits, rough)
+        grid = bool(rough.grid) and rng.random() < rough.grid
+        bpm = float(labels["tempo"]) * (1.0 if grid else rng.uniform(0.985, 1.015))
+        x, onsets, sound = beat(bpm, seconds, rng, rate, hits, rough, grid)
     elif family == "tone":
         f = NOTES[labels["note"]] * 2 ** (rng.uniform(-10, 10) / 1200)  # detuned up to +-10 cents
         x, sound = tone([f], seconds, labels["timbre"], rate, g)

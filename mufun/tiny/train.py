@@ -72,19 +72,22 @@ CODECS, CODEC_SHARE = ("wav", "flac", "ogg", "mp3"), (0.7, 0.1, 0.1, 0.1)
 
 def make_example(family: str, rng: np.random.Generator, cfg: MuFunConfig, hits: tuple[str, ...] = synth.HITS,
                  peak: tuple[float, float] | None = None, seconds: float | None = None,
-                 rough: synth.Rough = synth.Rough(), **fixed: str) -> Example:
+                 rough: synth.Rough = synth.Rough(), whole: bool = False, **fixed: str) -> Example:
     """A synthetic clip as the app would read it: at 16, 22.05, 44.1 or 48 kHz, mono or stereo,
     sometimes stored as FLAC, Ogg Vorbis or MP3 and decoded back by the app's own decoder, sometimes
-    a segment of a longer recording. Beat tracks are played on ``hits`` only. ``seconds``: how long
-    the model hears it (else drawn by ``synth.pick_seconds``)."""
+    a segment of a longer recording (never with ``whole``: the same draws, the whole clip heard).
+    Beat tracks are played on ``hits`` only. ``seconds``: how long the model hears it (else drawn
+    by ``synth.pick_seconds``)."""
     rate = int(rng.choice(RATES, p=RATE_SHARE))
     drawn = synth.pick_seconds(rng, family)  # drawn either way, so a seed keeps its rate and segment draw
     seconds = drawn if seconds is None else float(seconds)
     segment = None
     if rng.random() < 0.2:  # cut a segment out of a longer recording
         start = float(rng.uniform(0.5, 10))
-        segment = (start, start + seconds)
-        seconds = start + seconds + float(rng.uniform(0.5, 5))
+        tail = float(rng.uniform(0.5, 5))
+        if not whole:
+            segment = (start, start + seconds)
+            seconds = start + seconds + tail
     song = synth.make_song(family, rng, seconds=seconds, rate=rate, hits=hits, peak=peak, rough=rough, **fixed)
     codec = str(rng.choice(CODECS, p=CODEC_SHARE))
     if codec == "wav":
@@ -394,6 +397,9 @@ def load_weights(folder: Path, cfg: MuFunConfig) -> MuFunModel:
     return model
 
 
+# how the main run's beat tracks are made beyond the plain draw (``synth.Rough``): none
+MAIN = synth.Rough()
+
 # Settling: after the main run, a short second run from its saved weights (a fresh optimizer, no
 # probes) on a new pool in which half the beat tracks' hits stop dead, a quarter lie over digital
 # silence and a fifth are played on ticks, the way plain synthesizers make beats, half the clips'
@@ -464,7 +470,7 @@ def train(out: Path, steps: int, batch: int, lr: float, seed: int, n_clips: int,
     log(f"machine: {machine()}")
     if settle_from is None:
         if pool is None:
-            pool = build_pool(n_clips, seed, cfg, log, hits, workers, shares)
+            pool = build_pool(n_clips, seed, cfg, log, hits, workers, shares, MAIN)
         else:  # clips made earlier: drop the beat tracks played on a held-out family
             pool = {f: without(exs, hold_out) for f, exs in pool.items()}
         if late_pool is None and late_clips:
