@@ -255,12 +255,12 @@ class Rough:
     ``cut_db`` below its peak (a click of its own, as a sample cut short or a gated sound);
     ``silent``, the share over digital silence (no noise bed or hum); ``spike``, the share whose
     hits are digital ticks (the hit's first ``spike_ms`` of decay: all attack, little energy
-    for its peak); ``grid``, the share laid out as a plain sequencer lays them: at the label's exact
-    tempo (not 1.5 % either side), no human timing, the first hit on a whole tenth of a second (0
-    included), so at 60, 120 and 150 BPM every hit starts exactly where one 100 ms audio row of
-    the model ends and the next begins. For every family: ``edge``, the share whose peak is drawn from ``EDGE_PEAK``,
-    the end of its label's range nearest the other label (a quiet square near 0.05 carries more
-    energy than a loud tick). The default makes none of them and draws no random numbers for them."""
+    for its peak); ``grid``, the share laid out as a plain sequencer lays them: at the label's
+    exact tempo (not 1.5 % either side), no human timing, the first hit on a whole tenth of a
+    second (0 included), so at 60, 120 and 150 BPM every hit starts exactly where one 100 ms audio
+    row of the model ends and the next begins. For every family: ``edge``, the share whose peak
+    is drawn from ``EDGE_PEAK``, the end of its label's range nearest the other label (a quiet
+    square near 0.05 carries more energy than a loud tick). The default makes none of them and draws no random numbers for them."""
     cut: float = 0.0
     cut_db: tuple[float, float] = (6.0, 45.0)
     silent: float = 0.0
