@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import dataclasses
 import json
 import time
 from dataclasses import dataclass
@@ -111,13 +110,12 @@ def tempo_by_hit(svc: MuFunService, families=synth.HITS, per_family: int = 16, s
                  log=None, cut_db: tuple[float, float] | None = None, on_grid: bool = False) -> list[Result]:
     """Tempo on beat tracks played on one hit family at a time (tempos balanced). ``cut_db``:
     every hit stops dead between those levels below its peak, over digital silence, as a plain
-    synthesizer cuts a sample short (``synth.stop_dead``). ``on_grid``: the tracks are laid out
+    synthesizer cuts a sample short (``synth.stop_dead``). ``on_grid`` (instead): the tracks are laid out
     as a plain sequencer lays them (``ON_GRID``): at 60, 120 and 150 BPM every hit then starts
     exactly where one of the model's 100 ms audio rows ends and the next begins."""
     rng = np.random.default_rng(seed)
-    rough = synth.Rough() if cut_db is None else synth.Rough(cut=1.0, cut_db=cut_db, silent=1.0)
-    if on_grid:
-        rough = dataclasses.replace(rough, grid=ON_GRID.grid, silent=ON_GRID.silent)
+    rough = ON_GRID if on_grid else synth.Rough() if cut_db is None else \
+        synth.Rough(cut=1.0, cut_db=cut_db, silent=1.0)
     return [_ask_kind(svc, "tempo", f"tempo:{fam}", per_family, rng, log, hits=(fam,), rough=rough, whole=on_grid)
             for fam in families]
 

@@ -260,7 +260,8 @@ class Rough:
     second (0 included), so at 60, 120 and 150 BPM every hit starts exactly where one 100 ms audio
     row of the model ends and the next begins. For every family: ``edge``, the share whose peak
     is drawn from ``EDGE_PEAK``, the end of its label's range nearest the other label (a quiet
-    square near 0.05 carries more energy than a loud tick). The default makes none of them and draws no random numbers for them."""
+    square near 0.05 carries more energy than a loud tick). The default makes none of them and
+    draws no random numbers for them."""
     cut: float = 0.0
     cut_db: tuple[float, float] = (6.0, 45.0)
     silent: float = 0.0
