@@ -83,7 +83,7 @@ def _run(name: str, pools, out: Path, q, device: str, scale: float) -> None:
     train_tiny.train(out / name, max(2, int(r["steps"] * scale)), r["batch"], r["lr"], r.get("seed", 0), 0,
                      log=lambda s: print(s, file=log, flush=True), hold_out=hold, device=device,
                      shares=SHARES[r["shares"]], pool=pool,
-                     settle_steps=max(2, int(300 * scale)) if r.get("settle") else 0, settle_pool=settle_pool,
+                     settle_steps=max(2, int(train_tiny.SETTLE_STEPS * scale)) if r.get("settle") else 0, settle_pool=settle_pool,
                      onset_weight=r.get("onset", train_tiny.ONSET_WEIGHT), lm_lr_scale=r.get("lm_lr", 1.0))
     train_s = time.perf_counter() - t0
     svc = MuFunService.load(str(out / name))

@@ -1,6 +1,6 @@
 """Train MuFun-Tiny on synthetic songs, through the modules the app runs.
 
-    python -m mufun.tiny.train --out assets/mufun-tiny [--steps 2900] [--batch 3] [--seed 0] [--settle-steps 300]
+    python -m mufun.tiny.train --out assets/mufun-tiny [--steps 2900] [--batch 3] [--seed 0] [--settle-steps 600]
 
 Audio goes the app's way: ``audio.load_array`` (segment, resample) -> ``pipeline.clip_features``
 (Whisper log-mel per 30 s chunk) -> ``MuFunModel`` (encoder taps, pooling, connector) ->
@@ -22,12 +22,14 @@ reading the spliced embeddings, as in the app. Everything is trained from scratc
 deterministic for a seed and thread count. ``--bf16-encoder`` runs the encoder and connector
 under bfloat16 autocast (their weights stay float32): faster steps, not the shipped recipe.
 
-After the main run, settling: a few hundred steps from its saved weights, with a fresh optimizer
-and without the probes, on new clips in which half the beat tracks' hits stop dead, a quarter lie
-over digital silence, a fifth are played on ticks, and half the clips' peaks lie at the edge of
-their loudness label (``SETTLE``). The main run alone hears the click of a sound cut off mid-decay
-as one more beat and a loud tick as quiet; settling teaches it otherwise, without the cost of
-training on such tracks from the start (README "Settling").
+After the main run, settling: 600 steps from its saved weights, with a fresh optimizer and
+without the probes, on new clips in which half the beat tracks' hits stop dead, a quarter lie over
+digital silence, a fifth are played on ticks, half are laid out on the grid as a plain sequencer
+lays them, and half the clips' peaks lie at the edge of their loudness label (``SETTLE``). The main
+run alone hears the click of a sound cut off mid-decay as one more beat, a loud tick as quiet, and
+a sequencer's beat (every hit where one 100 ms audio row ends) one label too fast; settling teaches
+it otherwise, without the cost of training on such tracks from the start (README "Settling" and
+"Beats on the grid").
 """
 from __future__ import annotations
 
@@ -402,11 +404,15 @@ MAIN = synth.Rough()
 
 # Settling: after the main run, a short second run from its saved weights (a fresh optimizer, no
 # probes) on a new pool in which half the beat tracks' hits stop dead, a quarter lie over digital
-# silence and a fifth are played on ticks, the way plain synthesizers make beats, half the clips'
-# peaks lie at the edge of their loudness label, and beats are drawn more often. The main run alone
-# hears the click where a sound is cut off as one more beat, and a loud tick (little energy for its
-# peak) as quiet (README "Settling"); the settling pool's seed is the run's seed + SETTLE_SEED.
-SETTLE = synth.Rough(cut=0.5, cut_db=(6.0, 45.0), silent=0.25, spike=0.2, edge=0.5)
+# silence, a fifth are played on ticks and half are laid out on the grid, the way plain synthesizers
+# and sequencers make beats, half the clips' peaks lie at the edge of their loudness label, and
+# beats are drawn more often. The main run alone hears the click where a sound is cut off as one
+# more beat, a loud tick (little energy for its peak) as quiet (README "Settling"), and a beat whose
+# every hit starts where a 100 ms audio row ends one label too fast (README "Beats on the grid": a
+# grid share of 0.5 over 600 steps, sGS, against 0.3, 0.7 and 1.0 and 300 or 900 steps); the
+# settling pool's seed is the run's seed + SETTLE_SEED.
+SETTLE = synth.Rough(cut=0.5, cut_db=(6.0, 45.0), silent=0.25, spike=0.2, edge=0.5, grid=0.5)
+SETTLE_STEPS = 600
 SETTLE_SHARE = {"beat": 0.68, "tone": 0.25, "chord": 0.07}
 SETTLE_SEED = 100
 
@@ -533,7 +539,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--bf16-encoder", action="store_true", help="run the encoder and connector in bfloat16")
     p.add_argument("--onset-weight", type=float, default=ONSET_WEIGHT,
                    help="weight of the onset probe in the main run's loss (the recipe: %(default)s)")
-    p.add_argument("--settle-steps", type=int, default=300, help="steps of settling after the main run (0: none)")
+    p.add_argument("--settle-steps", type=int, default=SETTLE_STEPS, help="steps of settling after the main run (0: none)")
     p.add_argument("--settle-lr", type=float, default=5e-4)
     p.add_argument("--settle-clips", type=int, default=450, help="synthetic clips made for settling")
     p.add_argument("--settle-from", type=Path, default=None,
