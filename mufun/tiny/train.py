@@ -505,7 +505,7 @@ def train(out: Path, steps: int, batch: int, lr: float, seed: int, n_clips: int,
             build_pool(settle_clips, seed + SETTLE_SEED, cfg, log, hits, workers, SETTLE_SHARE, SETTLE)
         model = load_weights(settle_from, cfg).to(device)
         t2 = time.perf_counter()
-        log(f"settling {settle_from}: {settle_steps} steps on rough beats (cut, over silence, ticks) and loudness edges")
+        log(f"settling {settle_from}: {settle_steps} steps on rough beats (cut, over silence, ticks, on the grid) and loudness edges")
         fit(model, rough, settle_steps, batch, settle_lr, np.random.default_rng(seed + SETTLE_SEED + 1), cfg, tok,
             None, log, SETTLE_SHARE, bf16)
         save(model.cpu(), cfg, out, qwen3_tokenizer_dir(), shards=1)
