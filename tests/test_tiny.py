@@ -1080,8 +1080,8 @@ def test_the_file_generators_make_what_their_labels_say():
 
 def test_settling_lays_half_its_beat_tracks_on_the_grid():
     """The recipe's settling (``train.SETTLE``) draws about half its beat tracks as a plain
-    sequencer lays them (README "Beats on the grid"), the rest as the main run does; its tones
-    are never on a grid, and the main run's beats never are."""
+    sequencer lays them (README "Beats on the grid"), the rest as the main run does; the main
+    run's beats never are."""
     from mufun.tiny import train as train_tiny
 
     rng = np.random.default_rng(21)
@@ -1099,10 +1099,9 @@ def test_a_plain_sequencers_beats_are_heard(service):
     so at 60, 120 and 150 BPM on the edge of a 100 ms audio row) through the app's path: the
     shipped weights, settled on beats laid out that way, name most tempos (LT, settled without
     them, named 58 of 96 at seed 66 and 15 of 24 here; the shipped sGS 81 of 96 and 21 of 24)."""
-    from mufun import audio
     from mufun.tiny import exam_files
 
-    tally = exam_files.run("sixth", 24, 5, lambda path, q: ask(service, audio.load(path, service.cfg), q))
+    tally = exam_files.run("sixth", 24, 5, exam_files.through_app(service))
     assert tally.asked["tempo"] == 24 and tally.right["tempo"] >= 18, tally.right
 
 def test_the_sixth_generator_is_a_plain_sequencer():

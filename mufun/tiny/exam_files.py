@@ -307,11 +307,19 @@ def run(which: str, per_kind: int, seed: int, answer: Callable[[Path, str], str]
     return tally
 
 
-def main(argv: list[str] | None = None) -> int:
+def through_app(svc) -> Callable[[Path, str], str]:
+    """``run``'s ``answer`` for a loaded ``MuFunService``: the file decoded by the app's decoder,
+    the question asked through the app's path."""
     from mufun import audio
+    from mufun.tiny.eval import ask
+
+    return lambda path, question: ask(svc, audio.load(path, svc.cfg), question)
+
+
+def main(argv: list[str] | None = None) -> int:
     from mufun.errors import for_user
     from mufun.service import MuFunService
-    from mufun.tiny.eval import ask, names_of
+    from mufun.tiny.eval import names_of
 
     p = argparse.ArgumentParser(prog="python -m mufun.tiny.exam_files", description=__doc__.splitlines()[0])
     p.add_argument("--model", default="tiny", help="tiny (the embedded model) or a checkpoint folder")
@@ -329,7 +337,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {for_user(e)}", file=sys.stderr)
         return 2
     for which in a.set:
-        tally = run(which, a.per_kind, a.seed, lambda path, q: ask(svc, audio.load(path, svc.cfg), q),
+        tally = run(which, a.per_kind, a.seed, through_app(svc),
                     (lambda s: print(s, flush=True)) if a.verbose else None)
         print(f"MuFun-Tiny ({a.model}), the {which} generator, seed {a.seed}:")
         for kind, n in tally.asked.items():
