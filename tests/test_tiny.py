@@ -1099,7 +1099,8 @@ def test_a_plain_sequencers_beats_are_heard(service):
     """The sixth generator (a plain sequencer: the first hit at 0 s, every hit on its exact beat,
     so at 60, 120 and 150 BPM on the edge of a 100 ms audio row) through the app's path: the
     shipped weights, settled on beats laid out that way, name most tempos (LT, settled without
-    them, named 58 of 96 at seed 66 and 15 of 24 here; the shipped sGS 81 of 96 and 21 of 24)."""
+    them, named 58 of 96 at seed 66 and 15 of 24 here; sGS 81 of 96 and 21 of 24; the shipped
+    sGP 84 of 96 and 23 of 24)."""
     from mufun.tiny import exam_files
 
     tally = exam_files.run("sixth", 24, 5, exam_files.through_app(service))
