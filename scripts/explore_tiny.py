@@ -134,7 +134,8 @@ def main() -> int:
     settling = [n for n in names if RECIPES[n].get("settle")]
     if settling:  # beats never on a family every settling recipe holds out
         held = set.intersection(*(set(RECIPES[n].get("hold", ())) for n in settling))
-        settle_pool = train_tiny.build_pool(max(16, int(train_tiny.SETTLE_CLIPS * min(1.0, a.clips / 3000))), train_tiny.SETTLE_SEED,
+        n_settle = max(16, int(train_tiny.SETTLE_CLIPS * min(1.0, a.clips / 3000)))
+        settle_pool = train_tiny.build_pool(n_settle, train_tiny.SETTLE_SEED,
                                             MuFunConfig.tiny(), print, tuple(h for h in synth.HITS if h not in held),
                                             None, train_tiny.SETTLE_SHARE, train_tiny.SETTLE)
         print(f"settling pool in {time.perf_counter() - t0:.0f} s", flush=True)
