@@ -298,6 +298,7 @@ def test_the_recipe_trains_the_encoder_in_float32_unless_told(flag, bf16, tmp_pa
     assert train_tiny.main(["--out", str(tmp_path / "x"), *flag]) == 0
     assert seen["bf16"] is bf16 and seen["settle_steps"] == train_tiny.SETTLE_STEPS == 600
     assert seen["settle_clips"] == train_tiny.SETTLE_CLIPS == 1350  # README "A larger settling pool"
+    assert seen["settle_lr"] == train_tiny.SETTLE_LR == 5e-4
 
 
 def test_synthetic_labels_are_graded_strictly():
