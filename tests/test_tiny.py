@@ -260,6 +260,40 @@ def test_beats_on_the_grid_keep_the_exact_tempo_and_start_on_a_row_edge():
     assert np.array_equal(plain.samples, same.samples) and a.random() == b.random()
 
 
+def test_sparse_beats_leave_out_more_beats_and_stubs_end_a_second_chunk_early():
+    """``Rough.sparse``: a track leaves out a share ``sparse_rests`` of the beats after each downbeat
+    (said in the sound); the plain draw leaves out at most 12 %. ``Rough.stub``: a beat track heard
+    for ``stub_s`` seconds, a second chunk of a few seconds (tones keep their length). The defaults
+    draw no random number for either (the clips of every recipe before them stay as they were)."""
+    from mufun.config import MuFunConfig
+    from mufun.tiny.eval import sounding
+    from mufun.tiny.train import Example, make_example
+
+    rng = np.random.default_rng(5)
+    rough = synth.Rough(sparse=1.0, sparse_rests=(0.3, 0.4))
+    for tempo in ("60", "90", "120", "150"):
+        s = synth.make_song("beat", rng, seconds=40, rough=rough, tempo=tempo)
+        share = float(s.sound.rsplit(" rests ", 1)[1])
+        assert 0.3 <= share <= 0.4
+        ex = Example("beat", s.labels, None, torch.zeros(1), onsets=s.onsets)
+        assert sounding(ex) < 0.85, (tempo, sounding(ex))  # a quarter of the beats are downbeats, always played
+    plain = [synth.make_song("beat", rng, seconds=40, tempo="150") for _ in range(8)]
+    assert min(sounding(Example("beat", p.labels, None, torch.zeros(1), onsets=p.onsets)) for p in plain) > 0.88
+    assert not any(" rests " in p.sound for p in plain)
+    cfg = MuFunConfig.tiny()
+    stub = synth.Rough(stub=1.0, stub_s=(31.0, 33.0))
+    for seed in range(3):
+        ex = make_example("beat", np.random.default_rng(seed), cfg, rough=stub, whole=True, tempo="120")
+        assert 31.0 <= ex.clip.used_s <= 33.0 and ex.features.shape[0] == 2
+        tone = make_example("tone", np.random.default_rng(seed), cfg, rough=stub, whole=True)
+        assert tone.clip.used_s == make_example("tone", np.random.default_rng(seed), cfg, whole=True).clip.used_s
+    for make, kw in ((lambda g, r: synth.make_song("beat", g, seconds=9, rough=r), {"sparse": 0.0}),
+                     (lambda g, r: make_example("beat", g, cfg, rough=r, whole=True), {"stub": 0.0})):
+        a, b = np.random.default_rng(9), np.random.default_rng(9)
+        x, y = make(a, synth.Rough()), make(b, synth.Rough(**kw))
+        assert a.random() == b.random()
+
+
 def test_a_bf16_encoder_computes_the_same_loss_in_bfloat16():
     """``--bf16-encoder``: the encoder and connector run under bfloat16 autocast (the weights stay
     float32, the LLM float32); the loss is the float32 one to bf16's precision, not the same bits,
@@ -709,6 +743,43 @@ def test_eval_kinds_asks_a_full_runs_tempo_clips_only():
     assert not any(k.startswith("exam ") and k != "exam tempo" and ":" not in k
                    for k in only["exam (a second generator)"])
     assert len(full["with audio"]) == len(synth.KINDS)
+
+
+def test_tempo_detail_sorts_answers_by_beats_sounding_length_and_direction():
+    """``eval.tempo_detail``: a track's share of beats sounding is its hits over the beats its
+    label gives from its first hit to its last; each answer lands in one band of that share and one
+    of length, and each miss is counted too slow or too fast by the labels' order."""
+    from types import SimpleNamespace
+
+    from mufun.tiny import eval as ev
+    from mufun.tiny.train import Example
+
+    def track(bpm: int, hits: list[float], seconds: float) -> Example:
+        return Example("beat", {"tempo": str(bpm), "loudness": "loud"}, SimpleNamespace(used_s=seconds),
+                       torch.zeros(1), onsets=tuple(hits))
+
+    full = track(120, [0.5 * i for i in range(20)], 10.0)  # every beat: 20 of 20
+    rests = track(120, [0.5 * i for i in range(20) if i % 4 != 1 and i % 4 != 2], 28.0)  # 10 of 20
+    stub = track(90, [0.3 + i * 60 / 90 for i in range(48)], 32.0)
+    assert ev.sounding(full) == 1.0 and ev.sounding(rests) == 0.5 and abs(ev.sounding(stub) - 1) < 1e-9
+    res = {r.kind: (r.correct, r.total) for r in ev.tempo_detail([(full, "120"), (rests, "90"), (stub, "150"),
+                                                                  (stub, None)])}
+    assert res["beats sounding under 90 %"] == (0, 1)
+    assert res["beats sounding from 99 %"] == (1, 3)
+    assert res["heard under 12 s"] == (1, 1) and res["heard 25-30 s"] == (0, 1) and res["heard 30-35 s"] == (0, 2)
+    assert res["misses heard too slow"] == (1, 3) and res["misses heard too fast"] == (1, 3)  # no answer: neither
+    assert sum(t for k, (_, t) in res.items() if k.startswith("heard ")) == 4
+
+
+@needs_weights
+def test_eval_tempo_detail_sorts_the_runs_own_tempo_answers():
+    """``--tempo-detail`` sorts the same tempo answers the run counts, every one into a band."""
+    out = _eval_cli("--per-kind", "4", "--seed", "78", "--kinds", "tempo", "--tempo-detail")
+    total, detail = out["with audio"]["tempo"], out["tempo in detail"]
+    for prefix in ("beats sounding ", "heard "):
+        bands = [v for k, v in detail.items() if k.startswith(prefix)]
+        assert sum(v["total"] for v in bands) == 4 and sum(v["correct"] for v in bands) == total["correct"]
+    assert detail["misses heard too slow"]["total"] == 4 - total["correct"]
 
 
 def test_a_clip_can_be_made_to_a_length():

@@ -22,12 +22,15 @@ model's 100 ms audio rows.
 ``--by-length N`` asks the tempo of N beat tracks at each of a few lengths (4 s to two chunks),
 and each other kind asked (note, timbre, loudness) of N clips at 1, 2, 3 and 6 s.
 ``--kinds tempo`` asks only the tempo (of the same clips a full run asks), e.g. on a larger set.
+``--tempo-detail`` sorts those tempo answers by the share of a track's beats that sound (rests
+leave some out), by how long the clip is heard, and the misses by direction (too slow, too fast).
 """
 from __future__ import annotations
 
 import argparse
 import contextlib
 import json
+import math
 import time
 from dataclasses import dataclass
 
@@ -77,16 +80,60 @@ def ask(svc: MuFunService, clip, question: str, max_new_tokens: int = 16) -> str
 
 
 def evaluate(svc: MuFunService, per_kind: int = 40, seed: int = 1000, log=None,
-             hits: tuple[str, ...] = synth.HITS, kinds: tuple[str, ...] = synth.KINDS) -> list[Result]:
+             hits: tuple[str, ...] = synth.HITS, kinds: tuple[str, ...] = synth.KINDS,
+             tempos: list | None = None) -> list[Result]:
     """``per_kind`` fresh clips per kind (labels balanced), one question each, phrasings rotated;
     beat tracks played on ``hits``. The kinds are asked in ``synth.KINDS`` order from one seed, so
-    leaving kinds out keeps the clips of those before it (tempo, the first, always)."""
+    leaving kinds out keeps the clips of those before it (tempo, the first, always). ``tempos``: a
+    list that gets each tempo clip and the label its answer named (``tempo_detail``)."""
     rng = np.random.default_rng(seed)
-    return [_ask_kind(svc, kind, kind, per_kind, rng, log, hits=hits) for kind in synth.KINDS if kind in kinds]
+    return [_ask_kind(svc, kind, kind, per_kind, rng, log, hits=hits, seen=tempos if kind == "tempo" else None)
+            for kind in synth.KINDS if kind in kinds]
+
+
+# ``--tempo-detail``: the share of a track's beats that sound (rests leave some out) and how long it is
+SOUNDING = ((0.0, 0.9), (0.9, 0.95), (0.95, 0.99), (0.99, math.inf))
+LENGTHS_S = ((0.0, 12.0), (12.0, 25.0), (25.0, 30.0), (30.0, 35.0), (35.0, math.inf))
+
+
+def sounding(ex) -> float:
+    """The share of its beats a track plays: its hits over the beats its label's tempo gives from
+    its first hit to its last (1 with no rests; a little more when the track drifts faster)."""
+    if len(ex.onsets) < 2:
+        return 1.0
+    period = 60.0 / float(ex.labels["tempo"])
+    return len(ex.onsets) / ((ex.onsets[-1] - ex.onsets[0]) / period + 1)
+
+
+def _band(lo: float, hi: float, unit: str, scale: float = 1.0) -> str:
+    a, b = f"{lo * scale:g}", f"{hi * scale:g}"
+    return f"from {a}{unit}" if hi == math.inf else f"under {b}{unit}" if lo == 0 else f"{a}-{b}{unit}"
+
+
+def tempo_detail(seen: list) -> list[Result]:
+    """The tempo answers of ``seen`` ((clip, label heard) pairs) by the share of beats sounding, by
+    length, and the misses by their direction: a model that counts hits instead of measuring the
+    time between them hears a track with rests too slow, and one whose second 30 s chunk is a stub
+    too."""
+    order = synth.LABELS["tempo"]
+    rows = [(ex, heard, heard == ex.labels["tempo"]) for ex, heard in seen]
+    out = []
+    for lo, hi in SOUNDING:
+        m = [ok for ex, _, ok in rows if lo <= sounding(ex) < hi]
+        out.append(Result(f"beats sounding {_band(lo, hi, ' %', 100)}", sum(m), len(m), 0.25))
+    for lo, hi in LENGTHS_S:
+        m = [ok for ex, _, ok in rows if lo <= ex.clip.used_s < hi]
+        out.append(Result(f"heard {_band(lo, hi, ' s')}", sum(m), len(m), 0.25))
+    wrong = [(ex, heard) for ex, heard, ok in rows if not ok]
+    slow = sum(heard in order and order.index(heard) < order.index(ex.labels["tempo"]) for ex, heard in wrong)
+    fast = sum(heard in order and order.index(heard) > order.index(ex.labels["tempo"]) for ex, heard in wrong)
+    out += [Result("misses heard too slow", slow, len(wrong), 0.0),
+            Result("misses heard too fast", fast, len(wrong), 0.0)]
+    return out
 
 
 def _ask_kind(svc: MuFunService, kind: str, name: str, n: int, rng: np.random.Generator, log=None,
-              **make) -> Result:
+              seen: list | None = None, **make) -> Result:
     labels = synth.LABELS[kind]
     fams = synth.family_of(kind)
     correct = 0
@@ -94,8 +141,11 @@ def _ask_kind(svc: MuFunService, kind: str, name: str, n: int, rng: np.random.Ge
         ex = make_example(fams[i % len(fams)], rng, svc.cfg, **make, **{kind: labels[i % len(labels)]})
         q = synth.QUESTIONS[kind][i % len(synth.QUESTIONS[kind])]
         text = ask(svc, ex.clip, q)
-        ok = synth.read_label(kind, text) == ex.labels[kind]
+        heard = synth.read_label(kind, text)
+        ok = heard == ex.labels[kind]
         correct += ok
+        if seen is not None:
+            seen.append((ex, heard))
         if log:
             log(f"  {name:12s} {ex.labels[kind]:>8s}  {'ok ' if ok else 'BAD'}  {ex.sound:38s} {q!r} -> {text!r}")
     return Result(name, correct, n, 1 / len(labels))
@@ -251,7 +301,8 @@ def recording_cuts(svc: MuFunService, starts: int = 13, bpm: float = 100, seed: 
 def table(results: list[Result]) -> str:
     rows = ["| kind | accuracy | chance |", "|---|---|---|"]
     for r in results:
-        rows.append(f"| {r.kind} | {r.correct}/{r.total} = {r.accuracy:.0%} | {r.chance:.0%} |")
+        chance = f"{r.chance:.0%}" if r.chance else "—"  # a count of misses has no chance level
+        rows.append(f"| {r.kind} | {r.correct}/{r.total} = {r.accuracy:.0%} | {chance} |")
     return "\n".join(rows)
 
 
@@ -306,6 +357,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--kinds", type=names_of(synth.KINDS, "question kind we ask"), default=synth.KINDS,
                    help=f"comma-separated question kinds to ask (default: all of {', '.join(synth.KINDS)}); "
                    "the clips of a kind are a full run's when the kinds before it are asked too (tempo is first)")
+    p.add_argument("--tempo-detail", action="store_true",
+                   help="also the tempo answers by the share of beats sounding (rests), by length, and the "
+                   "misses by direction (too slow or too fast)")
     p.add_argument("--verbose", action="store_true")
     p.add_argument("--json", action="store_true")
     a = p.parse_args(argv)
@@ -320,7 +374,10 @@ def main(argv: list[str] | None = None) -> int:
     svc = MuFunService.load(a.model)
     log = (lambda s: print(s, flush=True)) if a.verbose else None
     t0 = time.perf_counter()
-    runs = {"with audio": evaluate(svc, a.per_kind, a.seed, log, kinds=a.kinds)}
+    seen: list = []
+    runs = {"with audio": evaluate(svc, a.per_kind, a.seed, log, kinds=a.kinds, tempos=seen)}
+    if a.tempo_detail and seen:
+        runs["tempo in detail"] = tempo_detail(seen)
     if a.per_hit:
         runs["tempo by hit family"] = tempo_by_hit(svc, a.hits, a.per_hit, a.seed + 3000, log)
     if a.cut_db:  # checked above: it comes with --per-hit
@@ -360,7 +417,8 @@ def main(argv: list[str] | None = None) -> int:
             for r in recs:
                 print(f"  {r.bpm:5.0f} BPM -> {r.answer!r}  {'plausible' if r.plausible else 'NOT plausible'}")
             print(f"  {sum(r.plausible for r in recs)} of {len(recs)} plausible")
-        print(f"\n{sum(r.total for res in runs.values() for r in res)} questions in "
+        asked = sum(r.total for name, res in runs.items() if name != "tempo in detail" for r in res)  # sorted twice there
+        print(f"\n{asked} questions in "
               f"{time.perf_counter() - t0:.0f} s")
     return 0
 

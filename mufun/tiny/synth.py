@@ -13,8 +13,9 @@ claps, snaps, wood blocks, clicks, noise bursts), each synthesized here from pit
 envelopes with decays from 5 ms to 300 ms, with accents, human timing, rests, background noise
 and room sound. ``make_song(..., hits=...)`` limits the families, so a model can be trained
 without some and tested on them; ``make_song(..., rough=Rough(...))`` makes some tracks the way
-plain synthesizers do (hits that stop dead, digital silence, ticks) and puts some clips' peaks at
-the edge of their loudness label, as training's settling asks.
+plain synthesizers do (hits that stop dead, digital silence, ticks, a sequencer's grid), can leave
+out many beats, and puts some clips' peaks at the edge of their loudness label, as training's
+settling asks.
 
 Answers are short sentences in which exactly one label of the kind occurs, so
 ``read_label(kind, answer)`` can grade free text.
@@ -258,7 +259,11 @@ class Rough:
     for its peak); ``grid``, the share laid out as a plain sequencer lays them: at the label's
     exact tempo (not 1.5 % either side), no human timing, the first hit on a whole tenth of a
     second (0 included), so at 60, 120 and 150 BPM every hit starts exactly where one 100 ms audio
-    row of the model ends and the next begins. For every family: ``edge``, the share whose peak
+    row of the model ends and the next begins; ``sparse``, the share with many rests: a share
+    ``sparse_rests`` of the beats after each downbeat left out (the plain draw leaves out at most
+    12 %), so counting hits cannot stand in for the rate; ``stub``, the share heard for
+    ``stub_s`` seconds: two chunks, the second a few seconds of beat over padding (``make_example``
+    applies it). For every family: ``edge``, the share whose peak
     is drawn from ``EDGE_PEAK``, the end of its label's range nearest the other label (a quiet
     square near 0.05 carries more energy than a loud tick). The default makes none of them and
     draws no random numbers for them."""
@@ -269,6 +274,10 @@ class Rough:
     spike_ms: tuple[float, float] = (0.03, 1.0)
     edge: float = 0.0
     grid: float = 0.0
+    sparse: float = 0.0
+    sparse_rests: tuple[float, float] = (0.12, 0.4)
+    stub: float = 0.0
+    stub_s: tuple[float, float] = (30.3, 36.0)
 
 
 # peaks at the edge of each loudness label's range (within it): where ``Rough.edge`` draws them
@@ -314,6 +323,9 @@ def beat(bpm: float, seconds: float, rng: np.random.Generator, rate: int = RATE,
     if grid:  # the same draws, then laid on the grid
         at, jitter = round(at * 10) / 10, 0.0
     rests = rng.uniform(0, 0.12) if rng.random() < 0.4 else 0.0
+    sparse = bool(rough.sparse) and rng.random() < rough.sparse
+    if sparse:
+        rests = float(rng.uniform(*rough.sparse_rests))
     accent = rng.uniform(0.4, 0.9)
     repeat = rng.random() < 0.3  # a drum machine: the same sample every time
     def one(f: str) -> np.ndarray:
@@ -343,7 +355,7 @@ def beat(bpm: float, seconds: float, rng: np.random.Generator, rate: int = RATE,
     if rng.random() < 0.4:
         x = reverb(x, rate, rng)
     how = (f" spike {spike:.2f} ms" if spike is not None else "") + (f" cut {cut:.0f} dB" if cut is not None else "") \
-        + (" silent" if silent else "") + (" grid" if grid else "")
+        + (" silent" if silent else "") + (" grid" if grid else "") + (f" rests {rests:.2f}" if sparse else "")
     return x.astype(np.float32), onsets, "+".join(fams) + how
 
 
