@@ -263,10 +263,9 @@ class Rough:
     ``sparse_rests`` of the beats after each downbeat left out (the plain draw leaves out at most
     12 %), so counting hits cannot stand in for the rate; ``stub``, the share heard for
     ``stub_s`` seconds: two chunks, the second a few seconds of beat over padding (``make_example``
-    applies it). For every family: ``edge``, the share whose peak
-    is drawn from ``EDGE_PEAK``, the end of its label's range nearest the other label (a quiet
-    square near 0.05 carries more energy than a loud tick). The default makes none of them and
-    draws no random numbers for them."""
+    applies it). For every family: ``edge``, the share whose peak is drawn from ``EDGE_PEAK``, the
+    end of its label's range nearest the other label (a quiet square near 0.05 carries more energy
+    than a loud tick). The default makes none of them and draws no random numbers for them."""
     cut: float = 0.0
     cut_db: tuple[float, float] = (6.0, 45.0)
     silent: float = 0.0
