@@ -262,8 +262,8 @@ class Rough:
     row of the model ends and the next begins; ``sparse``, the share with many rests: a share
     ``sparse_rests`` of the beats after each downbeat left out (the plain draw leaves out at most
     12 %), so counting hits cannot stand in for the rate; ``stub``, the share heard for
-    ``stub_s`` seconds: two chunks, the second a few seconds of beat over padding (``make_example``
-    applies it). For every family: ``edge``, the share whose peak is drawn from ``EDGE_PEAK``, the
+    ``stub_s`` seconds: two chunks, the second a few seconds of beat over padding (``pick_seconds``
+    draws it). For every family: ``edge``, the share whose peak is drawn from ``EDGE_PEAK``, the
     end of its label's range nearest the other label (a quiet square near 0.05 carries more energy
     than a loud tick). The default makes none of them and draws no random numbers for them."""
     cut: float = 0.0
@@ -380,7 +380,7 @@ def make_song(family: str, rng: np.random.Generator, seconds: float | None = Non
     """One clip of ``family`` with random labels (or those given in ``fixed``). ``plain``: no
     variations (textbook waves, flat envelope, no vibrato, reverb, noise or stereo), for the app's
     examples. ``peak``: draw the peak level from this range (it must lie within the label's)."""
-    seconds = seconds if seconds is not None else pick_seconds(rng, family)
+    seconds = seconds if seconds is not None else pick_seconds(rng, family, rough)
     labels = {k: fixed.get(k) or str(rng.choice(LABELS[k])) for k in FAMILY_KINDS[family]}
     onsets: list[float] = []
     g = None if plain else rng
@@ -425,9 +425,13 @@ def write_file(path: Path, samples: np.ndarray, rate: int) -> None:
             f.write(samples[a:a + (1 << 15)])
 
 
-def pick_seconds(rng: np.random.Generator, family: str) -> float:
-    """Mostly one chunk (3-30 s, beats from 8 s); one clip in five runs 31-50 s (two chunks)."""
-    return float(rng.uniform(31, 50) if rng.random() < 0.2 else rng.uniform(MIN_SECONDS[family], 30))
+def pick_seconds(rng: np.random.Generator, family: str, rough: Rough = Rough()) -> float:
+    """Mostly one chunk (3-30 s, beats from 8 s); one clip in five runs 31-50 s (two chunks); a
+    share ``rough.stub`` of beat tracks runs ``rough.stub_s`` (a second chunk of a few seconds)."""
+    seconds = float(rng.uniform(31, 50) if rng.random() < 0.2 else rng.uniform(MIN_SECONDS[family], 30))
+    if family == "beat" and rough.stub and rng.random() < rough.stub:
+        seconds = float(rng.uniform(*rough.stub_s))
+    return seconds
 
 
 def family_of(kind: str) -> tuple[str, ...]:

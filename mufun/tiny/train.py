@@ -79,11 +79,9 @@ def make_example(family: str, rng: np.random.Generator, cfg: MuFunConfig, hits: 
     sometimes stored as FLAC, Ogg Vorbis or MP3 and decoded back by the app's own decoder, sometimes
     a segment of a longer recording (never with ``whole``: the same draws, the whole clip heard).
     Beat tracks are played on ``hits`` only. ``seconds``: how long the model hears it (else drawn
-    by ``synth.pick_seconds``, or for a share ``rough.stub`` of beat tracks from ``rough.stub_s``)."""
+    by ``synth.pick_seconds``)."""
     rate = int(rng.choice(RATES, p=RATE_SHARE))
-    drawn = synth.pick_seconds(rng, family)  # drawn either way, so a seed keeps its rate and segment draw
-    if family == "beat" and rough.stub and rng.random() < rough.stub:
-        drawn = float(rng.uniform(*rough.stub_s))
+    drawn = synth.pick_seconds(rng, family, rough)  # drawn either way, so a seed keeps its rate and segment draw
     seconds = drawn if seconds is None else float(seconds)
     segment = None
     if rng.random() < 0.2:  # cut a segment out of a longer recording
