@@ -769,6 +769,9 @@ def test_tempo_detail_sorts_answers_by_beats_sounding_length_and_direction():
     assert res["heard under 12 s"] == (1, 1) and res["heard 25-30 s"] == (0, 1) and res["heard 30-35 s"] == (0, 2)
     assert res["misses heard too slow"] == (1, 3) and res["misses heard too fast"] == (1, 3)  # no answer: neither
     assert sum(t for k, (_, t) in res.items() if k.startswith("heard ")) == 4
+    text = ev.table(ev.tempo_detail([(full, "120"), (rests, "90")]))
+    assert "| beats sounding 90-95 % | 0/0 = — | 25% |" in text  # none asked: no accuracy, not 0 %
+    assert "| misses heard too slow | 1/1 = 100% | — |" in text  # a count of misses has no chance level
 
 
 @needs_weights
@@ -780,6 +783,19 @@ def test_eval_tempo_detail_sorts_the_runs_own_tempo_answers():
         bands = [v for k, v in detail.items() if k.startswith(prefix)]
         assert sum(v["total"] for v in bands) == 4 and sum(v["correct"] for v in bands) == total["correct"]
     assert detail["misses heard too slow"]["total"] == 4 - total["correct"]
+
+
+@pytest.mark.parametrize("args", [["--kinds", "note"], ["--per-kind", "0"]])
+def test_eval_tempo_detail_refuses_a_run_without_tempo_answers(args, capsys):
+    """``--tempo-detail`` with no tempo question to sort is refused in the project's words, before
+    any model loads."""
+    from mufun.tiny.eval import main
+
+    with pytest.raises(SystemExit) as e:
+        main([*args, "--tempo-detail"])
+    assert e.value.code == 2
+    err = capsys.readouterr().err
+    assert "--tempo-detail sorts the tempo answers" in err and "Traceback" not in err
 
 
 def test_a_clip_can_be_made_to_a_length():

@@ -302,7 +302,8 @@ def table(results: list[Result]) -> str:
     rows = ["| kind | accuracy | chance |", "|---|---|---|"]
     for r in results:
         chance = f"{r.chance:.0%}" if r.chance else "—"  # a count of misses has no chance level
-        rows.append(f"| {r.kind} | {r.correct}/{r.total} = {r.accuracy:.0%} | {chance} |")
+        accuracy = f"{r.accuracy:.0%}" if r.total else "—"  # none asked: no accuracy, not 0 %
+        rows.append(f"| {r.kind} | {r.correct}/{r.total} = {accuracy} | {chance} |")
     return "\n".join(rows)
 
 
@@ -371,12 +372,14 @@ def main(argv: list[str] | None = None) -> int:
             p.error("--cut-db takes two levels in dB below a hit's peak, 0 < LO <= HI <= 90")
     if a.on_grid and not a.per_hit:
         p.error("--on-grid goes with --per-hit N: it lays out those tracks on the grid")
+    if a.tempo_detail and ("tempo" not in a.kinds or not a.per_kind):
+        p.error("--tempo-detail sorts the tempo answers: ask the tempo (--kinds) of at least one clip (--per-kind)")
     svc = MuFunService.load(a.model)
     log = (lambda s: print(s, flush=True)) if a.verbose else None
     t0 = time.perf_counter()
     seen: list = []
     runs = {"with audio": evaluate(svc, a.per_kind, a.seed, log, kinds=a.kinds, tempos=seen)}
-    if a.tempo_detail and seen:
+    if a.tempo_detail:  # checked above: there are tempo answers
         runs[DETAIL] = tempo_detail(seen)
     if a.per_hit:
         runs["tempo by hit family"] = tempo_by_hit(svc, a.hits, a.per_hit, a.seed + 3000, log)
